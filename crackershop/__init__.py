@@ -1,0 +1,5 @@
+"""crackershop: a shop backend on Twisted."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,207 @@
+"""The HTTP edge: the request class, JSON in and out, and envelopes.
+
+Every response body leaves through :func:`render` (success) or
+:func:`render_error` (failure), so clients always get the contract's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Optional
+
+from bson import ObjectId
+from twisted.web import server
+from twisted.web.iweb import IRequest
+
+from crackershop.errors import (
+    BadRequest,
+    InvalidJson,
+    PayloadTooLarge,
+    ShopError,
+    UnsupportedMediaType,
+    ValidationFailed,
+    envelope,
+)
+
+JSON_TYPE = b"application/json; charset=utf-8"
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cross-origin-resource-policy", b"same-site"),
+)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (bytes, bytearray)):
+        raise TypeError("bytes are not JSON")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, default=_default, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def render(request: IRequest, status: int, body: Any) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", JSON_TYPE)
+    return dumps(body)
+
+
+def render_error(request: IRequest, error: ShopError) -> bytes:
+    for name, value in error.headers.items():
+        request.setHeader(name.encode("ascii"), value.encode("ascii"))
+    return render(request, error.status, envelope(error))
+
+
+def apply_standard_headers(request: IRequest) -> None:
+    request.responseHeaders.removeHeader(b"server")
+    for name, value in SECURITY_HEADERS:
+        request.setHeader(name, value)
+
+
+# -- request bodies
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValidationFailed("Malformed JSON: duplicate key", {key: "appears twice"})
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(
+            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+        )
+    except ShopError:
+        raise
+    except (ValueError, RecursionError):
+        raise InvalidJson("Malformed JSON in request body") from None
+
+
+def check_field_names(value: Any, path: str = "") -> None:
+    """Refuse MongoDB operators and dotted paths anywhere in user input."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if key.startswith("$") or "." in key or "\x00" in key:
+                raise ValidationFailed(
+                    "Invalid field name", {where: "field names may not start with $ or contain ."}
+                )
+            check_field_names(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_field_names(item, f"{path}.{index}" if path else str(index))
+
+
+def is_json_type(content_type: Optional[bytes]) -> bool:
+    if not content_type:
+        return False
+    mime = content_type.split(b";", 1)[0].strip().lower()
+    return mime == b"application/json" or (
+        mime.startswith(b"application/") and mime.endswith(b"+json")
+    )
+
+
+def read_json_body(request: IRequest) -> dict[str, Any]:
+    """The request's JSON object; {} for an empty body."""
+    content = request.content
+    raw = content.read() if content is not None else b""
+    if not raw.strip():
+        return {}
+    if not is_json_type(request.getHeader(b"content-type")):
+        raise UnsupportedMediaType("Request body must be JSON (Content-Type: application/json)")
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object")
+    check_field_names(data)
+    return data
+
+
+def query_args(request: IRequest) -> Mapping[str, str]:
+    """Query arguments, one value each; a repeated argument is a 400."""
+    args: dict[str, str] = {}
+    for key, values in (request.args or {}).items():
+        try:
+            name = key.decode("utf-8")
+            decoded = [v.decode("utf-8") for v in values]
+        except UnicodeDecodeError:
+            raise BadRequest("Query string is not valid UTF-8") from None
+        if len(decoded) > 1:
+            raise ValidationFailed("Invalid query", {name: "given more than once"})
+        args[name] = decoded[0]
+    return args
+
+
+class ShopRequest(server.Request):
+    """A request that refuses an oversized body before reading it whole.
+
+    A declared Content-Length over the limit is answered at once; a chunked
+    body is counted as it arrives and cut off when it passes the limit.
+    """
+
+    _received = 0
+    _refused = False
+
+    def _limit(self) -> int:
+        site = getattr(self.channel, "site", None)
+        limit: int = getattr(site, "max_body_size", 1024 * 1024)
+        return limit
+
+    def gotLength(self, length: Optional[int]) -> None:
+        if length is not None and length > self._limit():
+            self._refuse()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self._limit():
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if self._refused:
+            return
+        super().requestReceived(command, path, version)
+
+    def _refuse(self) -> None:
+        self._refused = True
+        self.requestHeaders.removeHeader(b"expect")
+        error = PayloadTooLarge(f"Request body is larger than {self._limit()} bytes")
+        body = dumps(envelope(error))
+        head = [b"HTTP/1.1 413 Payload Too Large", b"Content-Type: " + JSON_TYPE]
+        head += [name.title() + b": " + value for name, value in SECURITY_HEADERS]
+        head += [b"Content-Length: %d" % len(body), b"Connection: close", b"", b""]
+        transport = self.channel.transport
+        if transport is not None:
+            transport.write(b"\r\n".join(head) + body)
+        self.channel.loseConnection()

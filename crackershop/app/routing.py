@@ -1,0 +1,216 @@
+"""The route table: every route declared once with its access rule and
+request model, registered on Klein, and listed for the OpenAPI document.
+
+A handler is ``async def handler(call: Call) -> Reply``. The wrapper here
+authenticates, parses and validates before it runs, and turns whatever it
+raises into the error envelope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, Callable, Optional
+
+import attr
+from bson import ObjectId
+from bson.errors import InvalidId
+from klein import Klein
+from pydantic import BaseModel, ValidationError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from werkzeug.exceptions import MethodNotAllowed as RoutingMethodNotAllowed
+from werkzeug.exceptions import NotFound as RoutingNotFound
+
+from crackershop.app.http import (
+    apply_standard_headers,
+    query_args,
+    read_json_body,
+    render,
+    render_error,
+)
+from crackershop.errors import (
+    MethodNotAllowed,
+    NotFound,
+    ShopError,
+    ValidationFailed,
+)
+
+log = Logger()
+
+ACCESS = ("public", "optional", "user", "admin")
+
+
+@attr.s(auto_attribs=True, frozen=True)
+class Reply:
+    body: Any
+    status: int = 200
+    headers: Mapping[str, str] = attr.Factory(dict)
+
+
+def ok(data: Any, status: int = 200, **extra: Any) -> Reply:
+    return Reply({"success": True, **extra, "data": data}, status)
+
+
+def paginated(items: list[Any], total: int, page: int, limit: int) -> Reply:
+    pages = -(-total // limit) if limit else 0
+    return Reply(
+        {
+            "success": True,
+            "count": len(items),
+            "total": total,
+            "pages": pages,
+            "currentPage": page,
+            "data": items,
+        }
+    )
+
+
+@attr.s(auto_attribs=True)
+class Call:
+    """What a handler gets: the request, the caller and the validated input."""
+
+    request: IRequest
+    params: Mapping[str, str]
+    user: Optional[dict[str, Any]] = None
+    body: Any = None
+    _args: Optional[Mapping[str, str]] = None
+
+    @property
+    def args(self) -> Mapping[str, str]:
+        if self._args is None:
+            self._args = query_args(self.request)
+        return self._args
+
+    def object_id(self, name: str = "id", what: str = "Resource") -> ObjectId:
+        """The path parameter as an ObjectId; a malformed id is a 404."""
+        return parse_object_id(self.params.get(name, ""), what)
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.user and self.user.get("role") == "admin")
+
+    def require_user(self) -> dict[str, Any]:
+        assert self.user is not None, "route declared without user access"
+        return self.user
+
+
+def parse_object_id(value: Any, what: str = "Resource") -> ObjectId:
+    if isinstance(value, str) and len(value) == 24:
+        try:
+            return ObjectId(value)
+        except (InvalidId, TypeError):
+            pass
+    raise NotFound(f"{what} not found")
+
+
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+@attr.s(auto_attribs=True, frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    access: str = "public"
+    body: Optional[type[BaseModel]] = None
+    tag: str = ""
+    query: Sequence[str] = ()
+
+
+class Authenticate:
+    """What the router needs from auth: the caller of a request, or None."""
+
+    async def __call__(self, request: IRequest, required: bool) -> Optional[dict[str, Any]]:
+        raise NotImplementedError
+
+
+def validation_details(error: ValidationError) -> dict[str, str]:
+    details: dict[str, str] = {}
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"]) or "body"
+        message = str(problem["msg"]).replace("Value error, ", "")
+        if problem["type"] == "extra_forbidden":
+            message = "Unknown field"
+        details.setdefault(where, message)
+    return details
+
+
+def validate(model: type[BaseModel], data: Mapping[str, Any], strict: bool = True) -> Any:
+    try:
+        return model.model_validate(data, strict=strict)
+    except ValidationError as e:
+        raise ValidationFailed("Validation failed", validation_details(e)) from None
+
+
+Guard = Callable[[IRequest, Route], Awaitable[None]]
+
+
+class Router:
+    """Registers routes on a Klein app and keeps the table."""
+
+    def __init__(
+        self,
+        app: Klein,
+        authenticate: Callable[[IRequest, bool], Awaitable[Optional[dict[str, Any]]]],
+        guards: Sequence[Guard] = (),
+    ) -> None:
+        self.app = app
+        self.authenticate = authenticate
+        self.guards = list(guards)
+        self.routes: list[Route] = []
+        app.handle_errors(RoutingNotFound)(self._not_found)
+        app.handle_errors(RoutingMethodNotAllowed)(self._not_allowed)
+
+    def add(self, route: Route) -> None:
+        if route.access not in ACCESS:
+            raise ValueError(f"unknown access {route.access!r}")
+        self.routes.append(route)
+        klein_path = route.path.replace("{", "<").replace("}", ">")
+        endpoint = f"{route.method} {route.path}"
+
+        async def serve(request: IRequest, **params: str) -> bytes:
+            return await self._serve(route, request, params)
+
+        self.app.route(klein_path, methods=[route.method], endpoint=endpoint, strict_slashes=False)(
+            serve
+        )
+
+    async def _serve(self, route: Route, request: IRequest, params: Mapping[str, str]) -> bytes:
+        apply_standard_headers(request)
+        try:
+            for guard in self.guards:
+                await guard(request, route)
+            call = Call(request, params)
+            if route.access != "public":
+                call.user = await self.authenticate(request, route.access != "optional")
+            if route.access == "admin" and not call.is_admin:
+                from crackershop.errors import Forbidden
+
+                raise Forbidden("Admin access required")
+            if route.body is not None:
+                call.body = validate(route.body, read_json_body(request))
+            reply = await route.handler(call)
+        except ShopError as error:
+            return render_error(request, error)
+        except Exception:
+            log.failure("unhandled error in {method} {path}", method=route.method, path=route.path)
+            return render_error(request, ShopError("Internal server error"))
+        for name, value in reply.headers.items():
+            request.setHeader(name.encode("ascii"), value.encode("ascii"))
+        return render(request, reply.status, reply.body)
+
+    def _not_found(self, request: IRequest, failure: Failure) -> bytes:
+        apply_standard_headers(request)
+        path = request.path.decode("utf-8", "replace")
+        return render_error(request, NotFound(f"Route {path} not found"))
+
+    def _not_allowed(self, request: IRequest, failure: Failure) -> bytes:
+        apply_standard_headers(request)
+        allowed = getattr(failure.value, "valid_methods", None) or []
+        error = MethodNotAllowed(
+            f"Method {request.method.decode('ascii', 'replace')} not allowed here",
+            headers={"Allow": ", ".join(sorted(allowed))},
+        )
+        return render_error(request, error)

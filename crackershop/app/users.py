@@ -1,0 +1,81 @@
+"""/api/v1/users: account administration."""
+
+from __future__ import annotations
+
+import builtins
+
+from crackershop.app.catalogue import page_args
+from crackershop.app.models import UserAdminUpdateBody
+from crackershop.app.routing import Call, Reply, Route, ok, paginated
+from crackershop.app.views import public_user
+from crackershop.errors import Conflict, NotFound
+from crackershop.store.interfaces import IStore
+
+
+class UserHandlers:
+    def __init__(self, store: IStore) -> None:
+        self.store = store
+
+    def routes(self) -> builtins.list[Route]:
+        p = "/api/v1/users"
+        return [
+            Route(
+                "GET",
+                p,
+                self.list,
+                "List users",
+                access="admin",
+                query=("page", "limit"),
+                tag="users",
+            ),
+            Route("GET", f"{p}/{{id}}", self.get, "One user", access="admin", tag="users"),
+            Route(
+                "PUT",
+                f"{p}/{{id}}",
+                self.update,
+                "Change a user's role or status",
+                access="admin",
+                body=UserAdminUpdateBody,
+                tag="users",
+            ),
+            Route(
+                "DELETE", f"{p}/{{id}}", self.delete, "Delete a user", access="admin", tag="users"
+            ),
+        ]
+
+    async def list(self, call: Call) -> Reply:
+        paging = page_args(call.args)
+        page = await self.store.users.list(paging["page"], paging["limit"])
+        items = [public_user(u) for u in page.items]
+        return paginated(items, page.total, paging["page"], paging["limit"])
+
+    async def get(self, call: Call) -> Reply:
+        user = await self.store.users.get(call.object_id("id", "User"))
+        if user is None:
+            raise NotFound("User not found")
+        return ok(public_user(user))
+
+    async def update(self, call: Call) -> Reply:
+        body: UserAdminUpdateBody = call.body
+        user_id = call.object_id("id", "User")
+        changes = body.model_dump(exclude_none=True)
+        if user_id == call.require_user()["_id"] and changes.get("role", "admin") != "admin":
+            raise Conflict("You cannot remove your own admin role")
+        if user_id == call.require_user()["_id"] and changes.get("status", "Active") != "Active":
+            raise Conflict("You cannot block your own account")
+        user = (
+            await self.store.users.update(user_id, changes)
+            if changes
+            else (await self.store.users.get(user_id))
+        )
+        if user is None:
+            raise NotFound("User not found")
+        return ok(public_user(user))
+
+    async def delete(self, call: Call) -> Reply:
+        user_id = call.object_id("id", "User")
+        if user_id == call.require_user()["_id"]:
+            raise Conflict("You cannot delete your own account")
+        if not await self.store.users.delete(user_id):
+            raise NotFound("User not found")
+        return ok({})

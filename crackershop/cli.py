@@ -1,0 +1,194 @@
+"""The ``crackershop`` command.
+
+crackershop serve [options]   the server (same options as twistd crackershop)
+crackershop seed              fill an empty database with a demo catalogue
+crackershop config            print the effective configuration, secrets masked
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Optional
+
+from crackershop import __version__
+from crackershop.config import Config, ConfigError, declarations
+
+EXIT_USAGE = 2
+
+
+def serve(argv: Sequence[str]) -> int:
+    """Run twistd in this process with crackershop as its only plugin, so it
+    works where plugin discovery does not (a frozen binary)."""
+    from twisted.application import app
+    from twisted.application.service import ServiceMaker
+    from twisted.scripts.twistd import ServerOptions, runApp  # type: ignore[attr-defined]
+
+    maker = ServiceMaker(
+        "crackershop", "crackershop.tap", "The crackershop shop API server", "crackershop"
+    )
+
+    class ShopServerOptions(ServerOptions):  # type: ignore[misc]
+        def _getPlugins(self, interface: Any, package: Any = None) -> Any:  # type: ignore[override]
+            return [maker]
+
+    sys.argv = ["crackershop", "--nodaemon", "--pidfile=", "crackershop", *argv]
+    app.run(runApp, ShopServerOptions)
+    return 0
+
+
+def show_config(argv: Sequence[str]) -> int:
+    if "--markdown" in argv:
+        from crackershop.config import markdown_table
+
+        print(markdown_table(), end="")
+        return 0
+    config = _config(argv)
+    width = max(len(decl.env) for _, decl in declarations())
+    for env, value in config.masked().items():
+        print(f"{env.ljust(width)}  {value}")
+    return 0
+
+
+def _config(argv: Sequence[str]) -> Config:
+    from crackershop.tap import Options
+
+    options = Options()
+    options.parseOptions(list(argv))
+    assert options.config is not None
+    return options.config
+
+
+@contextmanager
+def _database(config: Config) -> Iterator[Any]:
+    """A pymongo database: MONGO_URI, the running server's embedded database,
+    or an embedded database started for the duration of the command."""
+    import pymongo
+
+    from crackershop.embedded import find_secantusd, uri_file
+    from crackershop.store.mongo import database_name
+
+    if config.mongo_uri:
+        client: Any = pymongo.MongoClient(config.mongo_uri, serverSelectionTimeoutMS=10000)
+        yield client[database_name(config.mongo_uri, config.mongo_db)]
+        client.close()
+        return
+    published = uri_file(Path(config.data_dir))
+    if published.is_file():
+        uri = published.read_text().strip()
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000)
+        try:
+            client.admin.command("ping")
+        except pymongo.errors.PyMongoError:
+            client.close()
+        else:
+            yield client[config.mongo_db]
+            client.close()
+            return
+    executable = find_secantusd()
+    if executable is None:
+        raise SystemExit("crackershop: the embedded database is not installed; set MONGO_URI")
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    child = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
+        [executable, "--host", "127.0.0.1", "--port", "0", "--storage-path", config.data_dir],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        uri = _wait_listening(child)
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10000)
+        yield client[config.mongo_db]
+        client.close()
+    finally:
+        child.terminate()
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _wait_listening(child: subprocess.Popen[bytes]) -> str:
+    assert child.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+        match = re.search(rb"listening on ([0-9.]+):(\d+)", line)
+        if match:
+            return f"mongodb://{match.group(1).decode()}:{int(match.group(2))}"
+    raise SystemExit("crackershop: the embedded database did not start")
+
+
+def seed_command(argv: Sequence[str]) -> int:
+    from tqdm import tqdm
+
+    from crackershop.seed import is_empty, product_count, seed
+
+    parser = argparse.ArgumentParser(prog="crackershop seed", description="Seed demo data.")
+    parser.add_argument(
+        "--admin-email", default=os.environ.get("ADMIN_EMAIL", "admin@crackershop.local")
+    )
+    parser.add_argument("--admin-password", default=os.environ.get("ADMIN_PASSWORD"))
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="seed a database that already has data (upserts, no duplicates)",
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.admin_password is not None and len(args.admin_password) < 8:
+        print("crackershop: --admin-password must be at least 8 characters", file=sys.stderr)
+        return EXIT_USAGE
+    config = _config(rest)
+    with _database(config) as db:
+        if not args.force and not is_empty(db):
+            print(
+                "crackershop: the database already has products or categories; "
+                "use --force to add the demo catalogue anyway (nothing is duplicated)",
+                file=sys.stderr,
+            )
+            return 1
+        with tqdm(total=product_count(), unit="product", desc="seeding") as bar:
+            done = seed(
+                db, args.admin_email.lower(), args.admin_password, config.bcrypt_rounds, bar
+            )
+    print(f"seeded {done['categories']} categories and {done['products']} products")
+    if done["generated_password"]:
+        print(f"admin account: {done['admin']} password: {done['generated_password']}")
+        print("(shown once; change it after logging in)")
+    else:
+        print(f"admin account: {done['admin']}")
+    return 0
+
+
+COMMANDS = {"serve": serve, "seed": seed_command, "config": show_config}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    if args[0] in ("-V", "--version", "version"):
+        print(f"crackershop {__version__}")
+        return 0
+    command = COMMANDS.get(args[0])
+    if command is None:
+        print(f"crackershop: unknown command {args[0]!r}; see crackershop --help", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return command(args[1:])
+    except ConfigError as e:
+        print(f"crackershop: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def entry() -> None:
+    sys.exit(main())

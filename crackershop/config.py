@@ -1,0 +1,448 @@
+"""Every setting, declared once.
+
+Each field of :class:`Config` carries a :class:`Setting` in its metadata: the
+environment variable (plus the old backend's aliases), the command-line flag,
+the development and production defaults, the parser that validates a raw
+string, and the help text. twistd's options, the environment, the ``.env``
+file, ``crackershop config`` and the README's settings table are all derived
+from these declarations.
+
+Precedence: command line, then environment, then ``.env``, then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+ENVIRONMENTS = ("development", "production")
+MIN_JWT_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """A setting has an invalid value; the message names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Any
+    production: Any = None
+    aliases: tuple[str, ...] = ()
+    secret: bool = False
+
+    def default_for(self, environment: str) -> Any:
+        if environment == "production" and self.production is not None:
+            return self.production
+        return self.default
+
+
+def setting(
+    env: str,
+    help: str,
+    parse: Callable[[str], Any],
+    default: Any,
+    production: Any = None,
+    aliases: tuple[str, ...] = (),
+    secret: bool = False,
+) -> Any:
+    """Declare a Config field backed by a Setting."""
+    return field(
+        metadata={
+            "setting": Setting(
+                env=env,
+                help=help,
+                parse=parse,
+                default=default,
+                production=production,
+                aliases=aliases,
+                secret=secret,
+            )
+        }
+    )
+
+
+# -- parsers: each takes the raw string and returns the value or raises
+# ValueError with a message that completes "must be ...".
+
+
+def parse_str(raw: str) -> str:
+    return raw.strip()
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError("one of " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+def parse_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"an integer from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"an integer from {low} to {high}")
+        return value
+
+    return parse
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("true or false")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(default_unit: str) -> Callable[[str], float]:
+    """A duration in seconds; a bare number is in ``default_unit``.
+
+    The old backend used milliseconds for REQUEST_TIMEOUT and the
+    ``ms``-style strings (``30d``, ``12h``) for JWT_EXPIRE; both read here.
+    """
+
+    def parse(raw: str) -> float:
+        match = _DURATION.match(raw)
+        if not match:
+            raise ValueError("a duration such as 30s, 15m, 12h or 30d")
+        amount, unit = match.groups()
+        seconds = float(amount) * _DURATION_UNITS[(unit or default_unit).lower()]
+        if seconds <= 0:
+            raise ValueError("a positive duration")
+        return seconds
+
+    return parse
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def parse_size(raw: str) -> int:
+    match = _SIZE.match(raw)
+    if not match:
+        raise ValueError("a size such as 512kb or 1mb")
+    amount, unit = match.groups()
+    size = int(float(amount) * _SIZE_UNITS[(unit or "b").lower()])
+    if size <= 0:
+        raise ValueError("a positive size")
+    return size
+
+
+def parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def parse_mongo_uri(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith(("mongodb://", "mongodb+srv://")):
+        raise ValueError("a mongodb:// or mongodb+srv:// URI")
+    return value
+
+
+def parse_workers(raw: str) -> int:
+    """``auto`` is -1 (one per core, resolved by the supervisor)."""
+    value = raw.strip().lower()
+    if value == "auto":
+        return -1
+    return parse_int(0, 256)(value)
+
+
+@dataclass(frozen=True)
+class Config:
+    environment: str = setting(
+        "NODE_ENV",
+        "development or production; chooses the defaults below",
+        parse_choice(*ENVIRONMENTS),
+        "development",
+    )
+    host: str = setting("HOST", "interface to listen on", parse_str, "0.0.0.0")  # noqa: S104
+    port: int = setting("PORT", "TCP port to serve HTTP on", parse_int(0, 65535), 5000)
+    workers: int = setting(
+        "WORKERS",
+        "worker processes: auto (one per core), N, or 0 for a single process",
+        parse_workers,
+        0,
+    )
+    enable_clustering: bool = setting(
+        "ENABLE_CLUSTERING",
+        "false forces a single process whatever --workers says",
+        parse_bool,
+        True,
+    )
+    mongo_uri: str = setting(
+        "MONGO_URI",
+        "MongoDB URI; empty starts the embedded database",
+        parse_mongo_uri,
+        "",
+        secret=True,
+    )
+    mongo_db: str = setting(
+        "MONGO_DB",
+        "database name when MONGO_URI names none",
+        parse_str,
+        "crackershop",
+    )
+    mongo_max_pool_size: int = setting(
+        "MONGO_MAX_POOL_SIZE",
+        "MongoDB connections each process opens (txmongo's pool_size)",
+        parse_int(1, 500),
+        10,
+        production=50,
+    )
+    mongo_min_pool_size: int = setting(
+        "MONGO_MIN_POOL_SIZE",
+        "accepted for compatibility; txmongo opens the whole pool at start",
+        parse_int(0, 500),
+        5,
+        production=20,
+    )
+    mongo_max_connecting: int = setting(
+        "MONGO_MAX_CONNECTING",
+        "accepted for compatibility; txmongo connects the pool at start",
+        parse_int(1, 500),
+        10,
+    )
+    data_dir: str = setting(
+        "DATA_DIR",
+        "where the embedded database keeps its files",
+        parse_str,
+        "./data/db",
+    )
+    jwt_secret: str = setting(
+        "JWT_SECRET",
+        f"HS256 signing key, at least {MIN_JWT_SECRET_BYTES} bytes (required in production)",
+        parse_str,
+        "",
+        secret=True,
+    )
+    jwt_expire: float = setting(
+        "JWT_EXPIRE",
+        "token lifetime, e.g. 30d or 12h",
+        parse_duration("s"),
+        30 * 86400.0,
+    )
+    bcrypt_rounds: int = setting(
+        "BCRYPT_ROUNDS",
+        "bcrypt cost factor for new password hashes",
+        parse_int(4, 16),
+        10,
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        "ALLOWED_ORIGINS",
+        "CORS origins, comma separated",
+        parse_list,
+        ("http://localhost:3000", "http://localhost:19006"),
+        production=(),
+        aliases=("CORS_ORIGINS",),
+    )
+    rate_limit_window_ms: int = setting(
+        "RATE_LIMIT_WINDOW_MS",
+        "rate-limit window in milliseconds",
+        parse_int(1000, 86_400_000),
+        900_000,
+    )
+    rate_limit_max_requests: int = setting(
+        "RATE_LIMIT_MAX_REQUESTS",
+        "requests per client IP per window (global limiter)",
+        parse_int(1, 10_000_000),
+        100,
+        production=1000,
+    )
+    redis_host: str = setting("REDIS_HOST", "Redis host for shared rate limits", parse_str, "")
+    redis_port: int = setting("REDIS_PORT", "Redis port", parse_int(1, 65535), 6379)
+    log_level: str = setting(
+        "LOG_LEVEL",
+        "debug, info, warn or error",
+        parse_choice("debug", "info", "warn", "error"),
+        "info",
+    )
+    log_dir: str = setting("LOG_DIR", "directory for JSON log files", parse_str, "./logs")
+    max_request_size: int = setting(
+        "MAX_REQUEST_SIZE",
+        "largest request body accepted, e.g. 1mb",
+        parse_size,
+        1024 * 1024,
+    )
+    request_timeout: float = setting(
+        "REQUEST_TIMEOUT",
+        "deadline for a database operation (bare numbers are milliseconds)",
+        parse_duration("ms"),
+        30.0,
+    )
+    mail_outbox: str = setting(
+        "MAIL_OUTBOX",
+        "directory where outgoing mail (password resets) is written; empty disables",
+        parse_str,
+        "./data/outbox",
+        production="",
+    )
+    public_url: str = setting(
+        "PUBLIC_URL",
+        "the server's public base URL, used in links",
+        parse_str,
+        "",
+    )
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    def masked(self) -> Mapping[str, str]:
+        """Every setting as text, with secrets hidden."""
+        shown = {}
+        for name, decl in declarations():
+            value = getattr(self, name)
+            shown[decl.env] = mask(decl, value)
+        return shown
+
+
+def mask(decl: Setting, value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    text = str(value)
+    if not decl.secret or not text:
+        return text
+    if decl.env == "MONGO_URI":
+        return mask_uri(text)
+    return "********"
+
+
+def mask_uri(uri: str) -> str:
+    """Hide the password (and query secrets) of a connection URI."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hosts = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:********@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def declarations() -> Sequence[tuple[str, Setting]]:
+    return [(f.name, f.metadata["setting"]) for f in fields(Config)]
+
+
+def markdown_table() -> str:
+    """The settings as the README's table (a test keeps the two in step)."""
+    rows = ["| environment | option | development | production | what |", "|---|---|---|---|---|"]
+    for name, decl in declarations():
+        env = decl.env + "".join(f", {alias}" for alias in decl.aliases)
+        dev = _shown(decl, decl.default_for("development"))
+        prod = _shown(decl, decl.default_for("production"))
+        rows.append(f"| `{env}` | `--{flag_name(name)}` | {dev} | {prod} | {decl.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown(decl: Setting, value: Any) -> str:
+    text = mask(decl, value) if not decl.secret else ""
+    if decl.env == "WORKERS" and value == -1:
+        text = "auto"
+    return f"`{text}`" if text else "(empty)"
+
+
+def flag_name(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _pick(
+    name: str,
+    decl: Setting,
+    cli: Mapping[str, str],
+    sources: Sequence[Mapping[str, Optional[str]]],
+) -> Optional[tuple[str, str]]:
+    """The raw value and where it came from, by precedence."""
+    if cli.get(name) is not None:
+        return cli[name], "--" + flag_name(name)
+    for source in sources:
+        for env in (decl.env, *decl.aliases):
+            raw = source.get(env)
+            if raw is not None and raw != "":
+                return raw, env
+    return None
+
+
+def load(
+    cli: Mapping[str, str],
+    environ: Mapping[str, str],
+    dotenv: Optional[Mapping[str, Optional[str]]] = None,
+    make_secret: Callable[[], str] = lambda: secrets.token_urlsafe(48),
+) -> tuple[Config, Sequence[str]]:
+    """Build the Config; returns it with warnings to log once started.
+
+    Raises ConfigError naming the setting when a value is invalid.
+    """
+    sources: Sequence[Mapping[str, Optional[str]]] = (environ, dotenv or {})
+    decls = dict(declarations())
+    env_pick = _pick("environment", decls["environment"], cli, sources)
+    environment = "development"
+    if env_pick is not None:
+        environment = _parse("environment", decls["environment"], *env_pick)
+    values: dict[str, Any] = {}
+    for name, decl in decls.items():
+        picked = _pick(name, decl, cli, sources)
+        if picked is None:
+            values[name] = decl.default_for(environment)
+        else:
+            values[name] = _parse(name, decl, *picked)
+    warnings = []
+    secret = values["jwt_secret"]
+    if len(secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        problem = "is not set" if not secret else f"is shorter than {MIN_JWT_SECRET_BYTES} bytes"
+        if environment == "production":
+            raise ConfigError(f"JWT_SECRET {problem}; production needs a strong secret")
+        values["jwt_secret"] = make_secret()
+        warnings.append(
+            f"JWT_SECRET {problem}: using a random secret for this run; "
+            "tokens will not survive a restart"
+        )
+    if values["mongo_min_pool_size"] > values["mongo_max_pool_size"]:
+        raise ConfigError("MONGO_MIN_POOL_SIZE must not exceed MONGO_MAX_POOL_SIZE")
+    if environment == "production" and "*" in values["allowed_origins"]:
+        raise ConfigError("ALLOWED_ORIGINS must list exact origins in production, not *")
+    return Config(**values), warnings
+
+
+def _parse(name: str, decl: Setting, raw: str, origin: str) -> Any:
+    try:
+        return decl.parse(raw)
+    except ValueError as e:
+        shown = "(hidden)" if decl.secret else repr(raw)
+        raise ConfigError(f"{origin}={shown} is invalid: must be {e}") from None
+
+
+def read_dotenv(path: Path) -> Mapping[str, Optional[str]]:
+    """The .env file's variables, without touching os.environ."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return dotenv_values(path)
+
+
+def from_environment(cli: Mapping[str, str]) -> tuple[Config, Sequence[str]]:
+    return load(cli, os.environ, read_dotenv(Path.cwd() / ".env"))

@@ -1,0 +1,111 @@
+"""Domain errors, and the one place they become HTTP status codes.
+
+Handlers and stores raise these; the HTTP layer turns them into the error
+envelope of the API contract. Nothing else builds an error body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Optional
+
+
+class ShopError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        details: Optional[Mapping[str, str]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = dict(details) if details else None
+        self.headers = dict(headers) if headers else {}
+
+
+class BadRequest(ShopError):
+    status = 400
+    code = "bad_request"
+
+
+class ValidationFailed(BadRequest):
+    code = "validation_error"
+
+
+class InvalidJson(BadRequest):
+    code = "invalid_json"
+
+
+class Unauthorized(ShopError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ShopError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ShopError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(ShopError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class Conflict(ShopError):
+    status = 409
+    code = "conflict"
+
+
+class DuplicateKey(Conflict):
+    code = "duplicate"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"A record with this {field} already exists", {field: "already exists"})
+        self.field = field
+
+
+class PayloadTooLarge(ShopError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ShopError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class RateLimited(ShopError):
+    status = 429
+    code = "rate_limited"
+
+
+class NotImplementedFeature(ShopError):
+    status = 501
+    code = "not_implemented"
+
+
+class ServiceUnavailable(ShopError):
+    status = 503
+    code = "service_unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database is unavailable, please try again shortly")
+
+
+def envelope(error: ShopError) -> dict[str, object]:
+    body: dict[str, object] = {"success": False, "error": error.message, "code": error.code}
+    if error.details:
+        body["details"] = error.details
+    return body

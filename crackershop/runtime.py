@@ -1,0 +1,101 @@
+"""The services of one serving process: the database pool and the HTTP
+listener. The process is ready once both are up."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.interfaces import IListeningPort
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.server import Site
+
+from crackershop.config import Config, mask_uri
+from crackershop.errors import ShopError
+from crackershop.store.database import MongoStore
+from crackershop.store.mongo import database_name, open_pool
+
+log = Logger()
+
+INDEX_RETRY = 2.0
+
+
+class DatabaseService(Service):
+    """Opens the MongoDB pool once the URI is known, then makes sure the
+    indexes exist, retrying in the background while the database is away."""
+
+    def __init__(self, reactor: Any, config: Config, uri: Callable[[], Deferred[str]]) -> None:
+        self.reactor = reactor
+        self.config = config
+        self._uri = uri
+        self.pool: Any = None
+        self.store: Optional[MongoStore] = None
+        self.indexed = False
+        self._retry: Any = None
+
+    def connect(self) -> Deferred[MongoStore]:
+        def opened(uri: str) -> MongoStore:
+            self.pool = open_pool(uri, self.config.mongo_max_pool_size)
+            name = database_name(uri, self.config.mongo_db)
+            self.store = MongoStore(self.pool[name], self.reactor, self.config.request_timeout)
+            log.info(
+                "using MongoDB at {uri}, database {name}, {size} connections",
+                uri=mask_uri(uri),
+                name=name,
+                size=self.config.mongo_max_pool_size,
+            )
+            self._ensure_indexes()
+            return self.store
+
+        return self._uri().addCallback(opened)
+
+    def _ensure_indexes(self) -> None:
+        assert self.store is not None
+        store = self.store
+
+        def failed(failure: Failure) -> None:
+            if not self.running:
+                return
+            if not failure.check(ShopError):
+                log.failure("creating indexes failed", failure)
+            self._retry = self.reactor.callLater(INDEX_RETRY, self._ensure_indexes)
+
+        def done(_: None) -> None:
+            self.indexed = True
+
+        ensureDeferred(store.ensure_indexes()).addCallbacks(done, failed)
+
+    def stopService(self) -> Optional[Deferred[None]]:
+        super().stopService()
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        if self.pool is not None:
+            d: Deferred[None] = self.pool.disconnect()
+            return d
+        return None
+
+
+class HttpService(Service):
+    """Listens on the configured interface and port with the shop's site."""
+
+    def __init__(self, reactor: Any, host: str, port: int) -> None:
+        self.reactor = reactor
+        self.host = host
+        self.port = port
+        self.listening: Optional[IListeningPort] = None
+
+    def listen(self, site: Site) -> IListeningPort:
+        self.listening = self.reactor.listenTCP(self.port, site, interface=self.host)
+        address: Any = self.listening.getHost()
+        log.info("serving HTTP on {host}:{port}", host=address.host, port=address.port)
+        return self.listening
+
+    def stopService(self) -> Optional[Deferred[None]]:
+        super().stopService()
+        if self.listening is not None:
+            d: Optional[Deferred[None]] = self.listening.stopListening()
+            self.listening = None
+            return d
+        return None

@@ -1,0 +1,34 @@
+"""The store as the app sees it: every repository over one database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from crackershop.store.categories import MongoCategories
+from crackershop.store.interfaces import IStore
+from crackershop.store.mongo import Mongo
+from crackershop.store.products import MongoProducts
+from crackershop.store.users import MongoUsers
+
+log = Logger()
+
+
+@implementer(IStore)
+class MongoStore:
+    def __init__(self, db: Any, clock: IReactorTime, timeout: float) -> None:
+        self.mongo = Mongo(db, clock, timeout)
+        self.users = MongoUsers(self.mongo)
+        self.categories = MongoCategories(self.mongo)
+        self.products = MongoProducts(self.mongo)
+
+    async def ping(self) -> None:
+        await self.mongo.ping()
+
+    async def ensure_indexes(self) -> None:
+        for repo in (self.users, self.categories, self.products):
+            await repo.ensure_indexes()
+        log.info("database indexes are in place")

@@ -1,0 +1,178 @@
+"""The MongoDB connection: a txmongo pool, deadlines on every operation,
+and driver errors turned into domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional, TypeVar
+
+from bson import ObjectId
+from bson.codec_options import CodecOptions
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from twisted.internet.defer import CancelledError, Deferred, TimeoutError, ensureDeferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from txmongo.collection import ReturnDocument
+from txmongo.connection import ConnectionPool, _Connection, _Pinger
+from txmongo.filter import ASCENDING, DESCENDING, sort
+
+from crackershop.errors import DatabaseUnavailable, DuplicateKey
+from crackershop.store.interfaces import Document
+
+log = Logger()
+T = TypeVar("T")
+
+# txmongo's factories announce every (re)connection at info level.
+_Connection.noisy = False
+_Pinger.noisy = False
+
+CODEC: CodecOptions[Any] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
+
+
+def open_pool(uri: str, pool_size: int) -> ConnectionPool:
+    """A pool of exactly ``pool_size`` connections, reconnecting quickly.
+
+    txmongo opens every connection of the pool when it is created and keeps
+    it open, so MONGO_MAX_POOL_SIZE is the number of connections a process
+    holds; after an outage each connection retries with a back-off capped at
+    five seconds (the default is a minute).
+    """
+    return ConnectionPool(
+        uri, pool_size=pool_size, retry_delay=0.5, max_delay=5.0, codec_options=CODEC
+    )
+
+
+def database_name(uri: str, default: str) -> str:
+    from pymongo.uri_parser import parse_uri
+
+    try:
+        parsed = parse_uri(uri, connect_timeout=5)
+    except Exception:  # an unresolvable SRV record is reported when connecting
+        return default
+    return parsed.get("database") or default
+
+
+class Mongo:
+    """One database, with a deadline and error mapping around each call."""
+
+    def __init__(self, db: Any, clock: IReactorTime, timeout: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.timeout = timeout
+
+    def collection(self, name: str) -> Any:
+        return self.db[name]
+
+    async def run(self, call: Callable[[], Awaitable[T]], unique: str = "") -> T:
+        """Run one driver call; DatabaseUnavailable if it fails or is late."""
+        d: Deferred[T] = ensureDeferred(_awaited(call))
+        d.addTimeout(self.timeout, self.clock)
+        try:
+            return await d
+        except DuplicateKeyError:
+            raise DuplicateKey(unique or "value") from None
+        except (TimeoutError, CancelledError, PyMongoError, ConnectionError) as e:
+            if isinstance(e, OperationFailure) and not _is_transient(e):
+                raise
+            log.warn("database call failed: {error}", error=repr(e))
+            raise DatabaseUnavailable() from None
+
+    async def ping(self) -> None:
+        await self.run(lambda: self.db.command("ping"))
+
+
+async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
+    return await call()
+
+
+def _is_transient(error: OperationFailure) -> bool:
+    labels: set[str] = set(getattr(error, "_error_labels", None) or ())
+    return bool({"TransientTransactionError", "RetryableWriteError"} & set(labels))
+
+
+def now_utc(clock: IReactorTime) -> datetime:
+    return datetime.fromtimestamp(clock.seconds(), tz=timezone.utc)
+
+
+def order_by(fields: Sequence[tuple[str, int]]) -> Any:
+    keys: list[tuple[str, int]] = []
+    for name, direction in fields:
+        keys += DESCENDING(name) if direction < 0 else ASCENDING(name)
+    return sort(keys)
+
+
+class Repository:
+    """Helpers shared by the collection repositories."""
+
+    name = ""
+    unique = ""
+
+    def __init__(self, mongo: Mongo) -> None:
+        self.mongo = mongo
+        self.coll = mongo.collection(self.name)
+
+    async def _insert(self, doc: Mapping[str, Any]) -> Document:
+        stamped = dict(doc)
+        now = now_utc(self.mongo.clock)
+        stamped.setdefault("_id", ObjectId())
+        stamped.setdefault("createdAt", now)
+        stamped.setdefault("updatedAt", now)
+        await self.mongo.run(lambda: self.coll.insert_one(stamped), self.unique)
+        return stamped
+
+    async def _get(self, doc_id: ObjectId) -> Optional[Document]:
+        doc: Optional[Document] = await self.mongo.run(lambda: self.coll.find_one({"_id": doc_id}))
+        return doc
+
+    async def _update(
+        self,
+        filter: Mapping[str, Any],
+        changes: Mapping[str, Any],
+        inc: Optional[Mapping[str, int]] = None,
+    ) -> Optional[Document]:
+        update: dict[str, Any] = {
+            "$set": {**changes, "updatedAt": now_utc(self.mongo.clock)},
+        }
+        if inc:
+            update["$inc"] = dict(inc)
+        doc: Optional[Document] = await self.mongo.run(
+            lambda: self.coll.find_one_and_update(
+                filter, update, return_document=ReturnDocument.AFTER
+            ),
+            self.unique,
+        )
+        return doc
+
+    async def _delete(self, doc_id: ObjectId) -> bool:
+        result = await self.mongo.run(lambda: self.coll.delete_one({"_id": doc_id}))
+        return bool(result.deleted_count)
+
+    async def _find(
+        self,
+        filter: Mapping[str, Any],
+        order: Sequence[tuple[str, int]],
+        skip: int = 0,
+        limit: int = 0,
+    ) -> list[Document]:
+        docs: list[Document] = await self.mongo.run(
+            lambda: self.coll.find(filter, skip=skip, limit=limit, sort=order_by(order))
+        )
+        return docs
+
+    async def _count(self, filter: Mapping[str, Any]) -> int:
+        n: int = await self.mongo.run(lambda: self.coll.count_documents(filter))
+        return n
+
+    async def _index(self, keys: Sequence[tuple[str, int]], **options: Any) -> None:
+        try:
+            await self.mongo.run(lambda: self.coll.create_index(order_by(keys), **options))
+        except OperationFailure as e:
+            # An existing database may already hold an equivalent index made
+            # with other options (by Mongoose, say): keep it and say so.
+            log.warn(
+                "index {keys} on {collection} not created: {error}",
+                keys=list(keys),
+                collection=self.name,
+                error=str(e),
+            )

@@ -1,0 +1,172 @@
+"""twistd's entry: ``twistd -n crackershop [options]``.
+
+The options are generated from :mod:`crackershop.config`; a bad option or
+value stops start-up with one line naming it, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, Optional
+
+from twisted.application.service import IService, MultiService
+from twisted.internet.defer import Deferred
+from twisted.logger import ILogObserver, Logger
+from twisted.python import usage
+from twisted.python.failure import Failure
+
+from crackershop import __version__
+from crackershop.config import Config, ConfigError, declarations, flag_name, from_environment
+
+log = Logger()
+USAGE_ERROR = 2
+
+
+def _usage_exit(message: str) -> None:
+    sys.stderr.write(f"crackershop: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(USAGE_ERROR)
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = "Serve the crackershop API. Every option can also be set in the environment or .env."
+    optParameters = [
+        [flag_name(name), None, None, f"{decl.help} [env {decl.env}]"]
+        for name, decl in declarations()
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: Optional[Config] = None
+        self.warnings: Sequence[str] = ()
+
+    def parseOptions(self, options: Optional[Sequence[str]] = None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            _usage_exit(str(e))
+
+    def postOptions(self) -> None:
+        given: dict[str, str] = {}
+        for name, _ in declarations():
+            value = self.get(flag_name(name))
+            if value is not None:
+                given[name] = value
+        try:
+            self.config, self.warnings = from_environment(given)
+        except ConfigError as e:
+            _usage_exit(str(e))
+        if (
+            self.config is not None
+            and self.config.workers not in (0, 1)
+            and (self.config.enable_clustering)
+        ):
+            _usage_exit("--workers: clustering is not available in this version; use 0 or 1")
+
+
+class _Exit:
+    code = 0
+
+
+def fail(reactor: Any, message: str) -> None:
+    """Stop the server because it cannot run, and exit non-zero."""
+    log.critical("{message}", message=message)
+    sys.stderr.write(f"crackershop: {message}\n")
+    if _Exit.code == 0:
+        _Exit.code = 1
+        atexit.register(_exit_with_code)
+    if reactor.running:
+        reactor.stop()
+
+
+def _exit_with_code() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_Exit.code)
+
+
+class ShopService(MultiService):
+    """The root service; also gives twistd its log observer."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+
+    def setServiceParent(self, parent: Any) -> None:
+        super().setServiceParent(parent)
+        if hasattr(parent, "setComponent"):
+            from crackershop.logs import make_observer
+
+            observer = make_observer(self.config.log_level, self.config.production)
+            parent.setComponent(ILogObserver, observer)
+
+
+def makeService(options: Options) -> IService:
+    from twisted.internet import reactor
+
+    from crackershop.embedded import EmbeddedMongo
+    from crackershop.runtime import DatabaseService, HttpService
+    from crackershop.site import make_site
+
+    config = options.config
+    assert config is not None
+    root = ShopService(config)
+    for warning in options.warnings:
+        reactor.callWhenRunning(log.warn, "{warning}", warning=warning)
+
+    if config.mongo_uri:
+        uri_source = lambda: Deferred.fromCoroutine(_const(config.mongo_uri))  # noqa: E731
+    else:
+        embedded = EmbeddedMongo(reactor, config.data_dir)
+        embedded.setServiceParent(root)
+        uri_source = embedded.whenReady
+
+    database = DatabaseService(reactor, config, uri_source)
+    database.setServiceParent(root)
+    http = HttpService(reactor, config.host, config.port)
+    http.setServiceParent(root)
+
+    def start() -> None:
+        log.info(
+            "crackershop {version} starting ({environment})",
+            version=__version__,
+            environment=config.environment,
+        )
+        d = database.connect()
+        d.addCallback(lambda store: http.listen(make_site(reactor, config, store)))
+        d.addErrback(lambda f: fail(reactor, _reason(f)))
+
+    reactor.callWhenRunning(start)
+    reactor.callWhenRunning(_graceful_signals, reactor)
+    return root
+
+
+def _graceful_signals(reactor: Any) -> None:
+    """SIGTERM and SIGINT stop the server and it exits 0: a requested
+    shutdown that completed is a success, for systemd and for scripts."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        log.info("received {name}, shutting down", name=signal.Signals(signum).name)
+        reactor.callFromThread(reactor.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+async def _const(value: str) -> str:
+    return value
+
+
+def _reason(failure: Failure) -> str:
+    from twisted.internet.error import CannotListenError
+
+    if failure.check(CannotListenError):
+        err: Any = failure.value
+        where = err.interface or "0.0.0.0"  # noqa: S104 (naming the wildcard, not binding it)
+        return f"cannot listen on {where}:{err.port}: {err.socketError}"
+    return str(failure.value)

@@ -1,0 +1,122 @@
+"""One contract for both stores: the in-memory one used by unit tests must
+behave like the MongoDB one (run against the real embedded database)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import pytest_twisted
+from bson import ObjectId
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+
+from crackershop.errors import DuplicateKey
+from crackershop.store.database import MongoStore
+from crackershop.store.interfaces import IStore, ProductQuery
+from crackershop.store.memory import MemoryStore
+from crackershop.store.mongo import open_pool
+from tests.support import Secantus
+
+
+@pytest.fixture(params=["memory", "mongo"])
+def store(request: pytest.FixtureRequest) -> Iterator[IStore]:
+    if request.param == "memory":
+        yield MemoryStore(reactor)
+        return
+    secantus: Secantus = request.getfixturevalue("secantus")
+    pool = open_pool(secantus.uri, 2)
+    db = pool["contract_" + uuid.uuid4().hex[:12]]
+    mongo = MongoStore(db, reactor, 10.0)
+    pytest_twisted.blockon(Deferred.fromCoroutine(mongo.ensure_indexes()))
+    yield mongo
+    pytest_twisted.blockon(pool.disconnect())
+
+
+async def _catalogue(store: IStore) -> Any:
+    cat = await store.categories.create({"name": "Rockets", "status": "Active"})
+    other = await store.categories.create({"name": "Bombs", "status": "Inactive"})
+    for i, name in enumerate(["Alpha (big)", "beta", "Gamma", "delta"]):
+        await store.products.create(
+            {
+                "name": name,
+                "price": float(10 * (i + 1)),
+                "category": cat["_id"] if i % 2 == 0 else other["_id"],
+                "isFeatured": i < 2,
+                "status": "Inactive" if name == "delta" else "Active",
+                "description": "a Diwali favourite",
+                "createdAt": __import__("datetime").datetime(
+                    2026, 1, 1 + i, tzinfo=__import__("datetime").timezone.utc
+                ),
+            }
+        )
+    return cat, other
+
+
+@pytest_twisted.ensureDeferred
+async def test_unique_fields(store: IStore) -> None:
+    """Duplicate emails, category names and SKUs raise DuplicateKey naming the field."""
+    await store.users.create({"email": "a@b.co", "name": "A"})
+    with pytest.raises(DuplicateKey) as e:
+        await store.users.create({"email": "a@b.co", "name": "B"})
+    assert e.value.field == "email"
+    await store.categories.create({"name": "Rockets"})
+    with pytest.raises(DuplicateKey):
+        await store.categories.create({"name": "Rockets"})
+    await store.products.create({"name": "A", "sku": "S1", "price": 1.0})
+    await store.products.create({"name": "B", "price": 1.0})
+    await store.products.create({"name": "C", "price": 1.0})
+    with pytest.raises(DuplicateKey):
+        await store.products.create({"name": "D", "sku": "S1", "price": 1.0})
+
+
+@pytest_twisted.ensureDeferred
+async def test_product_queries(store: IStore) -> None:
+    """Filters, search, sorting and paging agree between the stores."""
+    cat, _ = await _catalogue(store)
+    page = await store.products.list(ProductQuery())
+    assert [p["name"] for p in page.items] == ["Gamma", "beta", "Alpha (big)"]
+    assert page.total == 3
+    page = await store.products.list(ProductQuery(include_inactive=True, sort="price"))
+    assert [p["name"] for p in page.items] == ["Alpha (big)", "beta", "Gamma", "delta"]
+    page = await store.products.list(ProductQuery(category=cat["_id"], sort="name"))
+    assert [p["name"] for p in page.items] == ["Alpha (big)", "Gamma"]
+    page = await store.products.list(ProductQuery(search="(BIG", sort="name"))
+    assert [p["name"] for p in page.items] == ["Alpha (big)"]
+    page = await store.products.list(ProductQuery(search=".*"))
+    assert page.items == [] and page.total == 0
+    page = await store.products.list(ProductQuery(featured=True, min_price=15, max_price=20))
+    assert [p["name"] for p in page.items] == ["beta"]
+    page = await store.products.list(ProductQuery(page=2, limit=2, sort="-price"))
+    assert [p["name"] for p in page.items] == ["Alpha (big)"] and page.total == 3
+    assert await store.products.count_in_category(cat["_id"]) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_updates_and_deletes(store: IStore) -> None:
+    """update returns the document after the change; missing ids give None/False."""
+    user = await store.users.create({"email": "u@b.co", "name": "U"})
+    updated = await store.users.update(user["_id"], {"name": "V"}, inc={"tokenVersion": 1})
+    assert updated is not None and updated["name"] == "V" and updated["tokenVersion"] == 1
+    assert (await store.users.get(user["_id"]))["tokenVersion"] == 1  # type: ignore[index]
+    assert await store.users.update(ObjectId(), {"name": "W"}) is None
+    assert await store.users.by_email("u@b.co") is not None
+    assert await store.users.delete(user["_id"]) is True
+    assert await store.users.delete(user["_id"]) is False
+    cats = await store.categories.list(include_inactive=False)
+    assert cats == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_categories_by_ids_and_listing(store: IStore) -> None:
+    """Categories list by name, hiding Inactive ones unless asked."""
+    cat, other = await _catalogue(store)
+    assert [c["name"] for c in await store.categories.list(include_inactive=True)] == [
+        "Bombs",
+        "Rockets",
+    ]
+    assert [c["name"] for c in await store.categories.list(include_inactive=False)] == ["Rockets"]
+    found = await store.categories.by_ids([cat["_id"], other["_id"], ObjectId()])
+    assert sorted(c["name"] for c in found) == ["Bombs", "Rockets"]

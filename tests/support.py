@@ -1,0 +1,170 @@
+"""Helpers for tests that run real processes: free ports, deadlines, and the
+crackershop and embedded-database processes themselves."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until(check: Callable[[], Optional[T]], timeout: float = 30.0, what: str = "") -> T:
+    """Poll ``check`` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Optional[BaseException] = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as e:  # the condition may raise until it holds
+            last = e
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: {last!r}")
+
+
+def tool(name: str) -> str:
+    """A console script of this environment (twistd, secantusd-py, ...)."""
+    beside = BIN / name
+    return str(beside) if beside.exists() else name
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "REDIS_"))}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A child process whose output goes to a log file; stopped by pid."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.log_path = log
+        self._log = open(log, "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            args,
+            env=env,
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 20.0) -> Optional[int]:
+        self.signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(10)
+        self._log.close()
+        return code
+
+
+class Secantus(Process):
+    """A standalone embedded database on a port of our choosing."""
+
+    def __init__(self, workdir: Path, port: Optional[int] = None) -> None:
+        self.port = port or free_port()
+        self.data = workdir / "secantus-data"
+        self.data.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            [
+                tool("secantusd-py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--storage-path",
+                str(self.data),
+            ],
+            child_env({}),
+            workdir,
+            workdir / f"secantus-{self.port}.log",
+        )
+        wait_until(lambda: re.search(r"listening on", self.output()), 60, "secantus to listen")
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}"
+
+
+class Server(Process):
+    """``twistd -n crackershop`` serving on a free port."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        env: Optional[dict[str, str]] = None,
+        args: Optional[list[str]] = None,
+        wait: bool = True,
+    ) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.workdir = workdir
+        settings = {
+            "NODE_ENV": "development",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "JWT_SECRET": "integration-test-secret-0123456789abcdef",
+            "BCRYPT_ROUNDS": "4",
+            "DATA_DIR": str(workdir / "data" / "db"),
+            "MAIL_OUTBOX": str(workdir / "outbox"),
+        }
+        settings.update(env or {})
+        super().__init__(
+            [tool("twistd"), "-n", "--pidfile=", "crackershop", *(args or [])],
+            child_env(settings),
+            workdir,
+            workdir / f"crackershop-{self.port}.log",
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.output()}")
+            return httpx.get(self.url + "/ready", timeout=2).status_code == 200
+
+        try:
+            wait_until(ready, timeout, "the server to be ready")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"server not ready:\n{self.output()[-4000:]}") from None
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(base_url=self.url, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,95 @@
+"""Drive the Klein app in memory: StubTreq over the real resource, the
+in-memory store, a Clock, and a synchronous stand-in for the thread pool."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from treq.testing import StubTreq
+from twisted.internet.defer import succeed
+from twisted.internet.task import Clock
+
+from crackershop.app import Dependencies, build_app
+from crackershop.app.security import Passwords, Tokens
+from crackershop.store.memory import MemoryStore
+
+SECRET = "unit-test-secret-0123456789abcdef0123"
+START = 1_790_000_000.0
+
+
+def run_now(f: Any, *args: Any) -> Any:
+    return succeed(f(*args))
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    def send(self, to: str, subject: str, text: str) -> None:
+        self.messages.append((to, subject, text))
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(START)
+        self.store = MemoryStore(self.clock)
+        self.tokens = Tokens(SECRET, 3600, self.clock)
+        self.mail = Sent()
+        deps = Dependencies(
+            store=self.store,
+            tokens=self.tokens,
+            passwords=Passwords(4, run_now),
+            mailer=self.mail,  # type: ignore[arg-type]
+            clock=self.clock,
+        )
+        self.app = build_app(deps)
+        self.treq = StubTreq(self.app.resource())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: Optional[str] = None,
+        raw: Optional[bytes] = None,
+        headers: Optional[dict[str, str]] = None,
+    ) -> tuple[int, dict[str, Any], Any]:
+        sent = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        results: list = []
+        d = self.treq.request(method, "http://shop.test" + path, headers=sent, data=data)
+        d.addCallback(lambda r: self.treq.content(r).addCallback(lambda c: results.append((r, c))))
+        d.addErrback(results.append)
+        self.treq.flush()
+        assert results, "request did not complete"
+        if not isinstance(results[0], tuple):
+            results[0].raiseException()
+        response, content = results[0]
+        assert response.headers.getRawHeaders("content-type") == [
+            "application/json; charset=utf-8"
+        ], content
+        return response.code, json.loads(content), response.headers
+
+    def register(self, email: str, password: str = "password123", name: str = "Asha") -> str:
+        code, body, _ = self.request(
+            "POST", "/api/v1/auth/register", {"name": name, "email": email, "password": password}
+        )
+        assert code == 201, body
+        token: str = body["token"]
+        return token
+
+    def admin(self, email: str = "admin@shop.test") -> str:
+        token = self.register(email)
+        _code, body, _ = self.request("GET", "/api/v1/auth/me", token=token)
+        user_id = body["data"]["_id"]
+        from bson import ObjectId
+
+        self.store.users.docs[ObjectId(user_id)]["role"] = "admin"
+        return token

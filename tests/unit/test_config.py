@@ -1,0 +1,110 @@
+"""Settings: declared once, read by precedence, validated with clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from crackershop.config import (
+    ConfigError,
+    declarations,
+    load,
+    mask_uri,
+    parse_duration,
+    parse_size,
+)
+
+STRONG = "s" * 40
+
+
+def test_defaults_follow_the_environment() -> None:
+    """Development and production defaults differ where the contract says so."""
+    dev, _ = load({}, {"JWT_SECRET": STRONG})
+    prod, _ = load({}, {"NODE_ENV": "production", "JWT_SECRET": STRONG})
+    assert (dev.mongo_max_pool_size, dev.mongo_min_pool_size) == (10, 5)
+    assert (prod.mongo_max_pool_size, prod.mongo_min_pool_size) == (50, 20)
+    assert (dev.rate_limit_max_requests, prod.rate_limit_max_requests) == (100, 1000)
+    assert dev.port == 5000 and dev.max_request_size == 1024 * 1024
+
+
+def test_precedence_cli_env_dotenv_default() -> None:
+    """The command line beats the environment, which beats .env."""
+    env = {"PORT": "6000", "JWT_SECRET": STRONG}
+    dotenv = {"PORT": "7000", "LOG_LEVEL": "warn"}
+    config, _ = load({"port": "8000"}, env, dotenv)
+    assert config.port == 8000 and config.log_level == "warn"
+    config, _ = load({}, env, dotenv)
+    assert config.port == 6000
+    config, _ = load({}, {"JWT_SECRET": STRONG}, dotenv)
+    assert config.port == 7000
+
+
+def test_old_backend_names_and_formats() -> None:
+    """The old .env keeps working: JWT_EXPIRE like 12h, REQUEST_TIMEOUT in ms, 1mb sizes."""
+    config, _ = load(
+        {},
+        {
+            "JWT_SECRET": STRONG,
+            "JWT_EXPIRE": "12h",
+            "REQUEST_TIMEOUT": "30000",
+            "MAX_REQUEST_SIZE": "2mb",
+            "CORS_ORIGINS": "https://a.example, https://b.example",
+            "ENABLE_CLUSTERING": "false",
+        },
+    )
+    assert config.jwt_expire == 12 * 3600
+    assert config.request_timeout == 30
+    assert config.max_request_size == 2 * 1024 * 1024
+    assert config.allowed_origins == ("https://a.example", "https://b.example")
+    assert config.enable_clustering is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORT": "abc"}, "PORT='abc' is invalid: must be an integer from 0 to 65535"),
+        ({"NODE_ENV": "staging"}, "NODE_ENV='staging' is invalid"),
+        ({"JWT_EXPIRE": "forever"}, "JWT_EXPIRE='forever' is invalid"),
+        ({"MONGO_URI": "postgres://x"}, "MONGO_URI=(hidden) is invalid"),
+    ],
+)
+def test_invalid_values_name_the_setting(env: dict, message: str) -> None:
+    """A bad value is refused with a message naming the setting (never the secret)."""
+    with pytest.raises(ConfigError) as e:
+        load({}, {"JWT_SECRET": STRONG, **env})
+    assert message in str(e.value)
+
+
+def test_production_requires_a_strong_secret() -> None:
+    """Production refuses a missing or short JWT_SECRET; development makes one up."""
+    with pytest.raises(ConfigError, match="JWT_SECRET is not set"):
+        load({}, {"NODE_ENV": "production"})
+    with pytest.raises(ConfigError, match="shorter than 32 bytes"):
+        load({}, {"NODE_ENV": "production", "JWT_SECRET": "short"})
+    config, warnings = load({}, {}, make_secret=lambda: "r" * 64)
+    assert config.jwt_secret == "r" * 64
+    assert any("random secret" in w for w in warnings)
+
+
+def test_masking_hides_secrets() -> None:
+    """crackershop config never shows the JWT secret or a URI password."""
+    config, _ = load({}, {"JWT_SECRET": STRONG, "MONGO_URI": "mongodb://u:pw@h:1/db?tls=true"})
+    shown = config.masked()
+    assert STRONG not in str(shown) and "pw" not in shown["MONGO_URI"]
+    assert shown["MONGO_URI"] == "mongodb://u:********@h:1/db?tls=true"
+    assert mask_uri("mongodb://h:1") == "mongodb://h:1"
+
+
+def test_every_setting_has_an_env_name_and_help() -> None:
+    """Each declaration is complete, and env names are unique."""
+    names = [decl.env for _, decl in declarations()]
+    assert len(names) == len(set(names))
+    assert all(decl.help for _, decl in declarations())
+
+
+def test_parsers() -> None:
+    """Durations and sizes read the forms operators write."""
+    assert parse_duration("s")("30d") == 30 * 86400
+    assert parse_duration("ms")("1500") == 1.5
+    assert parse_size("512kb") == 512 * 1024
+    with pytest.raises(ValueError):
+        parse_size("-1mb")
