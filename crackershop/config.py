@@ -403,12 +403,14 @@ def load(
     if env_pick is not None:
         environment = _parse("environment", decls["environment"], *env_pick)
     values: dict[str, Any] = {}
+    given = set()
     for name, decl in decls.items():
         picked = _pick(name, decl, cli, sources)
         if picked is None:
             values[name] = decl.default_for(environment)
         else:
             values[name] = _parse(name, decl, *picked)
+            given.add(name)
     warnings = []
     secret = values["jwt_secret"]
     if len(secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
@@ -421,7 +423,9 @@ def load(
             "tokens will not survive a restart"
         )
     if values["mongo_min_pool_size"] > values["mongo_max_pool_size"]:
-        raise ConfigError("MONGO_MIN_POOL_SIZE must not exceed MONGO_MAX_POOL_SIZE")
+        if "mongo_min_pool_size" in given:
+            raise ConfigError("MONGO_MIN_POOL_SIZE must not exceed MONGO_MAX_POOL_SIZE")
+        values["mongo_min_pool_size"] = values["mongo_max_pool_size"]
     if environment == "production" and "*" in values["allowed_origins"]:
         raise ConfigError("ALLOWED_ORIGINS must list exact origins in production, not *")
     return Config(**values), warnings

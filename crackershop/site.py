@@ -10,6 +10,7 @@ from twisted.web.server import Site
 
 from crackershop.app import Dependencies, build_app
 from crackershop.app.http import ShopRequest
+from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
 from crackershop.mail import OutboxMailer
@@ -45,6 +46,4 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         public_url=config.public_url or f"http://localhost:{config.port}",
     )
     app = build_app(deps)
-    return ShopSite(
-        app.resource(), config.max_request_size, timeout=max(config.request_timeout, 60)
-    )
+    return ShopSite(resource(app), config.max_request_size, timeout=max(config.request_timeout, 60))

@@ -15,6 +15,7 @@ import attr
 from bson import ObjectId
 from bson.errors import InvalidId
 from klein import Klein
+from klein.resource import KleinResource
 from pydantic import BaseModel, ValidationError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -214,3 +215,21 @@ class Router:
             headers={"Allow": ", ".join(sorted(allowed))},
         )
         return render_error(request, error)
+
+
+class ShopResource(KleinResource):  # type: ignore[misc]
+    """Klein's resource, answering a URL that is not UTF-8 with the JSON
+    envelope instead of Klein's plain-text page."""
+
+    def render(self, request: IRequest) -> Any:
+        try:
+            for segment in request.prepath + request.postpath:
+                segment.decode("utf-8")
+        except UnicodeDecodeError:
+            apply_standard_headers(request)
+            return render_error(request, NotFound("Route not found: the URL is not valid UTF-8"))
+        return super().render(request)
+
+
+def resource(app: Klein) -> ShopResource:
+    return ShopResource(app)

@@ -48,3 +48,26 @@ def test_no_embedded_database_when_mongo_uri_is_set(tmp_path: Path, secantus: Se
         assert "starting the embedded database" not in server.output()
     finally:
         assert server.stop() == 0
+
+
+def test_pool_opens_the_connections_asked_for(tmp_path: Path) -> None:
+    """MONGO_MAX_POOL_SIZE=4 opens 4 data connections, plus txmongo's one monitor."""
+    import pymongo
+
+    db = Secantus(tmp_path / "db")
+    watcher: pymongo.MongoClient = pymongo.MongoClient(db.uri, directConnection=True)
+
+    def current() -> int:
+        status = watcher.admin.command("serverStatus")
+        return int(status["connections"]["current"])
+
+    base = current()
+    server = Server(tmp_path / "srv", env={"MONGO_URI": db.uri, "MONGO_MAX_POOL_SIZE": "4"})
+    try:
+        wait_until(lambda: current() - base == 4, 10, "the pool's connections")
+        members = len(watcher.admin.command("hello").get("hosts", [])) or 1
+        wait_until(lambda: current() - base == 4 + members, 30, "the monitor connection")
+    finally:
+        watcher.close()
+        assert server.stop() == 0
+        db.stop()

@@ -11,6 +11,7 @@ from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
 from crackershop.app import Dependencies, build_app
+from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
 from crackershop.store.memory import MemoryStore
 
@@ -45,7 +46,7 @@ class Harness:
             clock=self.clock,
         )
         self.app = build_app(deps)
-        self.treq = StubTreq(self.app.resource())
+        self.treq = StubTreq(resource(self.app))
 
     def request(
         self,

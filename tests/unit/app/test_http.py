@@ -62,6 +62,13 @@ def test_operator_injection_is_refused(body: dict) -> None:
     assert code == 400 and reply["details"]
 
 
+def test_url_that_is_not_utf8_is_a_json_404() -> None:
+    """A percent-encoded path that is not UTF-8 gets the JSON envelope."""
+    h = Harness()
+    code, body, _ = h.request("GET", "/api/v1/products/%FF%FE")
+    assert code == 404 and body["code"] == "not_found"
+
+
 def test_security_headers_and_no_server_banner() -> None:
     """Every response carries the security headers and no Server version."""
     h = Harness()
