@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 import httpx
 
@@ -143,6 +144,7 @@ class Server(Process):
             "MAIL_OUTBOX": str(workdir / "outbox"),
         }
         settings.update(env or {})
+        self.settings = settings
         super().__init__(
             [tool("twistd"), "-n", "--pidfile=", "crackershop", *(args or [])],
             child_env(settings),
@@ -168,3 +170,49 @@ class Server(Process):
     def client(self, **kwargs: object) -> httpx.Client:
         kwargs.setdefault("timeout", 30)
         return httpx.Client(base_url=self.url, **kwargs)  # type: ignore[arg-type]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def register(client: httpx.Client, email: str, password: str = "password123") -> dict[str, Any]:
+    """Register a customer through the API; the reply's body."""
+    r = client.post(
+        "/api/v1/auth/register", json={"name": "Test User", "email": email, "password": password}
+    )
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_admin(server: Server, email: str, password: str) -> str:
+    """An admin account made by `crackershop seed` on the server's database; its token."""
+    settings = {"DATA_DIR": str(server.workdir / "data" / "db"), "BCRYPT_ROUNDS": "4"}
+    settings.update(server.settings)
+    done = subprocess.run(
+        [
+            tool("crackershop"),
+            "seed",
+            "--force",
+            "--admin-email",
+            email,
+            "--admin-password",
+            password,
+        ],
+        env=child_env(settings),
+        cwd=server.workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    with server.client() as c:
+        r = c.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        token: str = r.json()["token"]
+        return token

@@ -11,6 +11,9 @@ from twisted.internet.interfaces import IReactorTime
 
 from crackershop.app.auth import Authenticator, AuthHandlers
 from crackershop.app.catalogue import CatalogueHandlers
+from crackershop.app.chit import ChitHandlers
+from crackershop.app.content import BannerHandlers, NotificationHandlers
+from crackershop.app.notify import Notifier
 from crackershop.app.openapi import document
 from crackershop.app.routing import Guard, Route, Router
 from crackershop.app.security import Passwords, Tokens
@@ -41,17 +44,22 @@ def build_app(deps: Dependencies) -> Klein:
     app = Klein()
     router = Router(app, Authenticator(deps.store, deps.tokens), deps.guards)
     spec: dict[str, Any] = {}
+    notifier = Notifier(deps.store)
     handlers: list[HasRoutes] = [
         ServiceHandlers(deps.store, deps.clock, deps.environment, lambda: spec, deps.readiness),
         AuthHandlers(
             deps.store, deps.tokens, deps.passwords, deps.mailer, deps.clock, deps.public_url
         ),
-        CatalogueHandlers(deps.store),
+        CatalogueHandlers(deps.store, notifier),
         UserHandlers(deps.store),
+        BannerHandlers(deps.store),
+        NotificationHandlers(deps.store),
+        ChitHandlers(deps.store, notifier, deps.clock),
     ]
     for handler in handlers:
         for route in handler.routes():
             router.add(route)
     spec.update(document(router.routes))
     app.router = router  # type: ignore[attr-defined]
+    app.notifier = notifier  # type: ignore[attr-defined]
     return app

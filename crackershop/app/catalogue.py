@@ -14,6 +14,7 @@ from crackershop.app.models import (
     ProductBody,
     ProductUpdateBody,
 )
+from crackershop.app.notify import Notifier
 from crackershop.app.routing import Call, Reply, Route, ok, paginated, parse_object_id
 from crackershop.app.views import public_category, public_product
 from crackershop.errors import Conflict, NotFound, ValidationFailed
@@ -75,8 +76,9 @@ def page_args(args: Mapping[str, str]) -> dict[str, int]:
 
 
 class CatalogueHandlers:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: IStore, notifier: Notifier) -> None:
         self.store = store
+        self.notifier = notifier
 
     def routes(self) -> list[Route]:
         p, c = "/api/v1/products", "/api/v1/categories"
@@ -283,6 +285,14 @@ class CatalogueHandlers:
         fields.setdefault("isDiwaliSpecial", False)
         fields.setdefault("status", "Active")
         product = await self.store.products.create(fields)
+        if product.get("status") == "Active":
+            self.notifier.broadcast(
+                "customer",
+                "New arrival",
+                f"{product['name']} is now in the shop.",
+                "promotion",
+                {"productId": str(product["_id"])},
+            )
         return ok((await self._with_categories([product]))[0], 201)
 
     async def update_product(self, call: Call) -> Reply:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -162,3 +163,65 @@ class ProductUpdateBody(ProductFields):
 class UserAdminUpdateBody(Body):
     role: Optional[Literal["customer", "admin"]] = None
     status: Optional[Literal["Active", "Blocked", "Inactive"]] = None
+
+
+class BannerBody(Body):
+    title: Annotated[str, Field(min_length=1, max_length=100)]
+    subtitle: Optional[Annotated[str, Field(max_length=200)]] = None
+    image: Annotated[str, Field(min_length=1, max_length=2048)]
+    link: Optional[Url] = None
+    status: Status = "Active"
+
+
+class BannerUpdateBody(Body):
+    title: Optional[Annotated[str, Field(min_length=1, max_length=100)]] = None
+    subtitle: Optional[Annotated[str, Field(max_length=200)]] = None
+    image: Optional[Annotated[str, Field(min_length=1, max_length=2048)]] = None
+    link: Optional[Url] = None
+    status: Optional[Status] = None
+
+
+Months = Annotated[int, Field(ge=1, le=120)]
+
+
+class SchemeFields(Body):
+    name: Optional[Annotated[str, Field(min_length=1, max_length=100)]] = None
+    totalAmount: Optional[float] = None
+    installmentAmount: Optional[float] = None
+    durationMonths: Optional[Months] = None
+    description: Optional[Annotated[str, Field(max_length=500)]] = None
+    nextDueDate: Optional[Annotated[datetime, Field(strict=False)]] = None
+
+    check_money = field_validator("totalAmount", "installmentAmount")(_money)
+
+
+class SchemeBody(SchemeFields):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    totalAmount: float
+    installmentAmount: float
+    durationMonths: Months
+
+
+class JoinSchemeBody(Body):
+    schemeId: ObjectIdText
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    mobileNumber: Annotated[str, Field(pattern=MOBILE)]
+    address: Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class MemberBody(Body):
+    userId: ObjectIdText
+    schemeId: ObjectIdText
+
+
+class PaySchemeBody(Body):
+    schemeId: ObjectIdText
+    amount: float
+    monthIndex: Annotated[int, Field(ge=0, le=120)]
+
+    check_money = field_validator("amount")(_money)
+
+
+class AdminPaySchemeBody(Body):
+    schemeId: ObjectIdText
+    userId: ObjectIdText

@@ -9,6 +9,8 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from crackershop.store.categories import MongoCategories
+from crackershop.store.chit import MongoChit
+from crackershop.store.content import MongoBanners, MongoNotifications
 from crackershop.store.interfaces import IStore
 from crackershop.store.mongo import Mongo
 from crackershop.store.products import MongoProducts
@@ -24,11 +26,21 @@ class MongoStore:
         self.users = MongoUsers(self.mongo)
         self.categories = MongoCategories(self.mongo)
         self.products = MongoProducts(self.mongo)
+        self.banners = MongoBanners(self.mongo)
+        self.notifications = MongoNotifications(self.mongo)
+        self.chit = MongoChit(self.mongo)
 
     async def ping(self) -> None:
         await self.mongo.ping()
 
     async def ensure_indexes(self) -> None:
-        for repo in (self.users, self.categories, self.products):
+        for repo in (
+            self.users,
+            self.categories,
+            self.products,
+            self.banners,
+            self.notifications,
+            self.chit,
+        ):
             await repo.ensure_indexes()
         log.info("database indexes are in place")

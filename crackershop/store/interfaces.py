@@ -58,6 +58,11 @@ class IUsers(Interface):
     async def list(page: int, limit: int) -> Page:
         """Users newest first."""
 
+    async def ids_with_role(
+        role: str, after: Optional[ObjectId], limit: int
+    ) -> builtins.list[ObjectId]:
+        """Up to ``limit`` ids of active users with the role, in id order after ``after``."""
+
 
 class ICategories(Interface):
     async def create(doc: Mapping[str, Any]) -> Document:
@@ -99,10 +104,89 @@ class IProducts(Interface):
         """How many products belong to the category."""
 
 
+class IBanners(Interface):
+    async def create(doc: Mapping[str, Any]) -> Document:
+        """Insert a banner."""
+
+    async def get(banner_id: ObjectId) -> Optional[Document]:
+        """The banner, or None."""
+
+    async def update(banner_id: ObjectId, changes: Mapping[str, Any]) -> Optional[Document]:
+        """Set fields; the updated banner, or None."""
+
+    async def delete(banner_id: ObjectId) -> bool:
+        """Remove; whether one was removed."""
+
+    async def list(include_inactive: bool) -> builtins.list[Document]:
+        """Banners newest first."""
+
+
+class INotifications(Interface):
+    async def create_many(docs: Sequence[Mapping[str, Any]]) -> int:
+        """Insert notifications; how many."""
+
+    async def list_for(user: ObjectId, limit: int) -> tuple[builtins.list[Document], int]:
+        """The user's newest notifications, and how many are unread."""
+
+    async def mark_read(user: ObjectId, notification_id: ObjectId) -> Optional[Document]:
+        """Mark one of the user's notifications read; None if not theirs."""
+
+    async def mark_all_read(user: ObjectId) -> int:
+        """Mark all the user's notifications read; how many changed."""
+
+    async def delete(user: ObjectId, notification_id: ObjectId) -> bool:
+        """Delete one of the user's notifications; False if not theirs."""
+
+
+class IChit(Interface):
+    async def create_scheme(doc: Mapping[str, Any]) -> Document:
+        """Insert a savings scheme."""
+
+    async def get_scheme(scheme_id: ObjectId) -> Optional[Document]:
+        """The scheme, or None."""
+
+    async def list_schemes() -> builtins.list[Document]:
+        """Schemes newest first."""
+
+    async def update_scheme(scheme_id: ObjectId, changes: Mapping[str, Any]) -> Optional[Document]:
+        """Set fields; the updated scheme, or None."""
+
+    async def delete_scheme(scheme_id: ObjectId) -> bool:
+        """Remove; whether one was removed."""
+
+    async def add_member(doc: Mapping[str, Any]) -> Document:
+        """Record a membership; DuplicateKey('member') if the user already asked."""
+
+    async def member(user: ObjectId, scheme: ObjectId) -> Optional[Document]:
+        """The user's membership of the scheme, or None."""
+
+    async def set_member_status(
+        user: ObjectId, scheme: ObjectId, allowed: Sequence[str], status: str
+    ) -> Optional[Document]:
+        """Move a membership from one of ``allowed`` to ``status``; None if not there."""
+
+    async def members_of(scheme: ObjectId) -> builtins.list[Document]:
+        """The scheme's memberships, oldest first."""
+
+    async def memberships_of(user: ObjectId) -> builtins.list[Document]:
+        """The user's memberships, oldest first."""
+
+    async def add_payment(doc: Mapping[str, Any]) -> Document:
+        """Record a payment; DuplicateKey('monthIndex') if that month is paid."""
+
+    async def payments(
+        scheme: ObjectId, user: Optional[ObjectId] = None
+    ) -> builtins.list[Document]:
+        """Payments of the scheme (of one user), by month."""
+
+
 class IStore(Interface):
     users = Attribute("IUsers")
     categories = Attribute("ICategories")
     products = Attribute("IProducts")
+    banners = Attribute("IBanners")
+    notifications = Attribute("INotifications")
+    chit = Attribute("IChit")
 
     async def ping() -> None:
         """Fails with DatabaseUnavailable unless the database answers."""

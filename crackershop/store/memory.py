@@ -16,7 +16,10 @@ from zope.interface import implementer
 from crackershop.errors import DuplicateKey
 from crackershop.store.interfaces import (
     Document,
+    IBanners,
     ICategories,
+    IChit,
+    INotifications,
     IProducts,
     IStore,
     IUsers,
@@ -27,7 +30,10 @@ from crackershop.store.products import SORT_FIELDS
 
 
 class _Collection:
-    unique: Sequence[str] = ()
+    # Each entry is a field, or a tuple of fields unique together; the
+    # DuplicateKey names the entry's label (its first element for a field).
+    unique: Sequence[Any] = ()
+    label = ""
 
     def __init__(self, clock: IReactorTime) -> None:
         self.clock = clock
@@ -37,13 +43,14 @@ class _Collection:
         return datetime.fromtimestamp(self.clock.seconds(), tz=timezone.utc)
 
     def _check_unique(self, doc: Mapping[str, Any], exclude: Optional[ObjectId] = None) -> None:
-        for field in self.unique:
-            value = doc.get(field)
-            if value is None:
+        for spec in self.unique:
+            fields = spec if isinstance(spec, tuple) else (spec,)
+            values = [doc.get(f) for f in fields]
+            if len(fields) == 1 and values[0] is None:
                 continue
             for other in self.docs.values():
-                if other["_id"] != exclude and other.get(field) == value:
-                    raise DuplicateKey(field)
+                if other["_id"] != exclude and [other.get(f) for f in fields] == values:
+                    raise DuplicateKey(self.label or fields[0])
 
     def _insert(self, doc: Mapping[str, Any]) -> Document:
         stored = copy.deepcopy(dict(doc))
@@ -133,6 +140,18 @@ class MemoryUsers(_Collection):
     async def delete(self, user_id: ObjectId) -> bool:
         return self._delete(user_id)
 
+    async def ids_with_role(
+        self, role: str, after: Optional[ObjectId], limit: int
+    ) -> builtins.list[ObjectId]:
+        ids = sorted(
+            d["_id"]
+            for d in self.docs.values()
+            if d.get("role") == role
+            and d.get("status", "Active") not in ("Blocked", "Inactive")
+            and (after is None or d["_id"] > after)
+        )
+        return ids[:limit]
+
     async def list(self, page: int, limit: int) -> Page:
         docs = _sorted(self.docs.values(), [("createdAt", -1)])
         start = (page - 1) * limit
@@ -211,12 +230,136 @@ class MemoryProducts(_Collection):
         return len(self._select(lambda d: d.get("category") == category_id))
 
 
+@implementer(IBanners)
+class MemoryBanners(_Collection):
+    async def create(self, doc: Mapping[str, Any]) -> Document:
+        return self._insert(doc)
+
+    async def get(self, banner_id: ObjectId) -> Optional[Document]:
+        return self._get(banner_id)
+
+    async def update(self, banner_id: ObjectId, changes: Mapping[str, Any]) -> Optional[Document]:
+        return self._update(banner_id, changes)
+
+    async def delete(self, banner_id: ObjectId) -> bool:
+        return self._delete(banner_id)
+
+    async def list(self, include_inactive: bool) -> builtins.list[Document]:
+        docs = self._select(lambda d: include_inactive or d.get("status") != "Inactive")
+        return _sorted(docs, [("createdAt", -1), ("_id", -1)])
+
+
+@implementer(INotifications)
+class MemoryNotifications(_Collection):
+    async def create_many(self, docs: Sequence[Mapping[str, Any]]) -> int:
+        for doc in docs:
+            self._insert({"isRead": False, **doc})
+        return len(docs)
+
+    async def list_for(self, user: ObjectId, limit: int) -> tuple[builtins.list[Document], int]:
+        mine = self._select(lambda d: d.get("user") == user)
+        unread = sum(1 for d in mine if not d.get("isRead"))
+        return _sorted(mine, [("createdAt", -1), ("_id", -1)])[:limit], unread
+
+    async def mark_read(self, user: ObjectId, notification_id: ObjectId) -> Optional[Document]:
+        doc = self.docs.get(notification_id)
+        if doc is None or doc.get("user") != user:
+            return None
+        return self._update(notification_id, {"isRead": True})
+
+    async def mark_all_read(self, user: ObjectId) -> int:
+        changed = [
+            d["_id"] for d in self.docs.values() if d.get("user") == user and not d.get("isRead")
+        ]
+        for doc_id in changed:
+            self._update(doc_id, {"isRead": True})
+        return len(changed)
+
+    async def delete(self, user: ObjectId, notification_id: ObjectId) -> bool:
+        doc = self.docs.get(notification_id)
+        if doc is None or doc.get("user") != user:
+            return False
+        return self._delete(notification_id)
+
+
+class _Members(_Collection):
+    unique = (("user", "scheme"),)
+    label = "member"
+
+
+class _Payments(_Collection):
+    unique = (("user", "scheme", "monthIndex"),)
+    label = "monthIndex"
+
+
+@implementer(IChit)
+class MemoryChit:
+    def __init__(self, clock: IReactorTime) -> None:
+        self.schemes = _Collection(clock)
+        self.members = _Members(clock)
+        self.paid = _Payments(clock)
+
+    async def create_scheme(self, doc: Mapping[str, Any]) -> Document:
+        return self.schemes._insert(doc)
+
+    async def get_scheme(self, scheme_id: ObjectId) -> Optional[Document]:
+        return self.schemes._get(scheme_id)
+
+    async def list_schemes(self) -> builtins.list[Document]:
+        return _sorted(self.schemes._select(lambda d: True), [("createdAt", -1), ("_id", -1)])
+
+    async def update_scheme(
+        self, scheme_id: ObjectId, changes: Mapping[str, Any]
+    ) -> Optional[Document]:
+        return self.schemes._update(scheme_id, changes)
+
+    async def delete_scheme(self, scheme_id: ObjectId) -> bool:
+        return self.schemes._delete(scheme_id)
+
+    async def add_member(self, doc: Mapping[str, Any]) -> Document:
+        return self.members._insert(doc)
+
+    async def member(self, user: ObjectId, scheme: ObjectId) -> Optional[Document]:
+        found = self.members._select(lambda d: d["user"] == user and d["scheme"] == scheme)
+        return found[0] if found else None
+
+    async def set_member_status(
+        self, user: ObjectId, scheme: ObjectId, allowed: Sequence[str], status: str
+    ) -> Optional[Document]:
+        found = await self.member(user, scheme)
+        if found is None or found.get("status") not in allowed:
+            return None
+        return self.members._update(found["_id"], {"status": status})
+
+    async def members_of(self, scheme: ObjectId) -> builtins.list[Document]:
+        found = self.members._select(lambda d: d["scheme"] == scheme)
+        return _sorted(found, [("createdAt", 1), ("_id", 1)])
+
+    async def memberships_of(self, user: ObjectId) -> builtins.list[Document]:
+        found = self.members._select(lambda d: d["user"] == user)
+        return _sorted(found, [("createdAt", 1), ("_id", 1)])
+
+    async def add_payment(self, doc: Mapping[str, Any]) -> Document:
+        return self.paid._insert(doc)
+
+    async def payments(
+        self, scheme: ObjectId, user: Optional[ObjectId] = None
+    ) -> builtins.list[Document]:
+        found = self.paid._select(
+            lambda d: d["scheme"] == scheme and (user is None or d["user"] == user)
+        )
+        return _sorted(found, [("monthIndex", 1), ("_id", 1)])
+
+
 @implementer(IStore)
 class MemoryStore:
     def __init__(self, clock: IReactorTime) -> None:
         self.users = MemoryUsers(clock)
         self.categories = MemoryCategories(clock)
         self.products = MemoryProducts(clock)
+        self.banners = MemoryBanners(clock)
+        self.notifications = MemoryNotifications(clock)
+        self.chit = MemoryChit(clock)
         self.available = True
 
     async def ping(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -9,7 +10,7 @@ from bson import ObjectId
 from zope.interface import implementer
 
 from crackershop.store.interfaces import Document, IUsers, Page
-from crackershop.store.mongo import Repository
+from crackershop.store.mongo import Repository, order_by
 
 
 @implementer(IUsers)
@@ -49,6 +50,19 @@ class MongoUsers(Repository):
     async def list(self, page: int, limit: int) -> Page:
         items = await self._find({}, [("createdAt", -1)], (page - 1) * limit, limit)
         return Page(items, await self._count({}))
+
+    async def ids_with_role(
+        self, role: str, after: Optional[ObjectId], limit: int
+    ) -> builtins.list[ObjectId]:
+        filter: dict[str, Any] = {"role": role, "status": {"$nin": ["Blocked", "Inactive"]}}
+        if after is not None:
+            filter["_id"] = {"$gt": after}
+        docs = await self.mongo.run(
+            lambda: self.coll.find(
+                filter, projection={"_id": True}, limit=limit, sort=order_by([("_id", 1)])
+            )
+        )
+        return [d["_id"] for d in docs]
 
     async def ensure_indexes(self) -> None:
         await self._index([("email", 1)], unique=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Secantus, Server
+from tests.support import Secantus, Server, make_admin
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +25,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     proc = Server(workdir)
     yield proc
     assert proc.stop() == 0, proc.output()[-3000:]
+
+
+@pytest.fixture(scope="session")
+def admin(server: Server) -> str:
+    """A token of an admin made by `crackershop seed` on the shared server."""
+    return make_admin(server, "root@shop.test", "admin-password-1")

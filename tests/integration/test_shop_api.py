@@ -5,64 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.support import Server
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def register(client: httpx.Client, email: str, password: str = "password123") -> dict[str, Any]:
-    r = client.post(
-        "/api/v1/auth/register", json={"name": "Test User", "email": email, "password": password}
-    )
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture(scope="module")
-def admin(server: Server) -> str:
-    """An admin made by `crackershop seed`'s admin option, logged in."""
-    import subprocess
-
-    from tests.support import child_env, tool
-
-    email, password = "root@shop.test", "admin-password-1"
-    env = child_env({"DATA_DIR": str(server.workdir / "data" / "db"), "BCRYPT_ROUNDS": "4"})
-    done = subprocess.run(
-        [
-            tool("crackershop"),
-            "seed",
-            "--force",
-            "--admin-email",
-            email,
-            "--admin-password",
-            password,
-        ],
-        env=env,
-        cwd=server.workdir,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    with server.client() as c:
-        r = c.post("/api/v1/auth/login", json={"email": email, "password": password})
-        assert r.status_code == 200, r.text
-        token: str = r.json()["token"]
-        return token
+from tests.support import Server, bearer, register, unique
 
 
 def test_service_routes(server: Server) -> None:

@@ -120,3 +120,54 @@ async def test_categories_by_ids_and_listing(store: IStore) -> None:
     assert [c["name"] for c in await store.categories.list(include_inactive=False)] == ["Rockets"]
     found = await store.categories.by_ids([cat["_id"], other["_id"], ObjectId()])
     assert sorted(c["name"] for c in found) == ["Bombs", "Rockets"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_chit_uniqueness_and_membership_moves(store: IStore) -> None:
+    """One membership per user and scheme, one payment per month; status moves are guarded."""
+    user, scheme = ObjectId(), ObjectId()
+    await store.chit.add_member({"user": user, "scheme": scheme, "status": "Pending"})
+    with pytest.raises(DuplicateKey) as e:
+        await store.chit.add_member({"user": user, "scheme": scheme, "status": "Pending"})
+    assert e.value.field == "member"
+    assert await store.chit.set_member_status(user, scheme, ["Approved"], "Rejected") is None
+    moved = await store.chit.set_member_status(user, scheme, ["Pending"], "Approved")
+    assert moved is not None and moved["status"] == "Approved"
+    await store.chit.add_payment({"user": user, "scheme": scheme, "monthIndex": 1})
+    await store.chit.add_payment({"user": ObjectId(), "scheme": scheme, "monthIndex": 1})
+    with pytest.raises(DuplicateKey) as e:
+        await store.chit.add_payment({"user": user, "scheme": scheme, "monthIndex": 1})
+    assert e.value.field == "monthIndex"
+    assert [p["monthIndex"] for p in await store.chit.payments(scheme, user)] == [1]
+    assert len(await store.chit.payments(scheme)) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_notifications_belong_to_their_user(store: IStore) -> None:
+    """Listing counts unread; marking and deleting only touch the owner's."""
+    alice, bob = ObjectId(), ObjectId()
+    await store.notifications.create_many(
+        [{"user": alice, "title": str(i), "message": "m", "type": "system"} for i in range(3)]
+    )
+    items, unread = await store.notifications.list_for(alice, 2)
+    assert len(items) == 2 and unread == 3
+    assert await store.notifications.mark_read(bob, items[0]["_id"]) is None
+    assert (await store.notifications.mark_read(alice, items[0]["_id"]))["isRead"] is True  # type: ignore[index]
+    assert await store.notifications.mark_all_read(alice) == 2
+    assert await store.notifications.delete(bob, items[0]["_id"]) is False
+    assert await store.notifications.delete(alice, items[0]["_id"]) is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_user_ids_by_role_in_batches(store: IStore) -> None:
+    """ids_with_role pages through active users of a role in id order."""
+    made = []
+    for i in range(5):
+        doc = await store.users.create(
+            {"email": f"r{i}@b.co", "role": "customer", "status": "Blocked" if i == 2 else "Active"}
+        )
+        made.append(doc["_id"])
+    await store.users.create({"email": "admin@b.co", "role": "admin"})
+    first = await store.users.ids_with_role("customer", None, 2)
+    rest = await store.users.ids_with_role("customer", first[-1], 10)
+    assert first + rest == [m for i, m in enumerate(made) if i != 2]

@@ -1,0 +1,144 @@
+"""/api/v1/banners and /api/v1/notifications."""
+
+from __future__ import annotations
+
+from crackershop.app.models import BannerBody, BannerUpdateBody
+from crackershop.app.routing import Call, Reply, Route, ok
+from crackershop.errors import NotFound, ValidationFailed
+from crackershop.store.interfaces import IStore
+
+NOTIFICATION_PAGE = 100
+
+
+class BannerHandlers:
+    def __init__(self, store: IStore) -> None:
+        self.store = store
+
+    def routes(self) -> list[Route]:
+        p = "/api/v1/banners"
+        return [
+            Route("GET", p, self.list, "List banners", access="optional", tag="banners"),
+            Route(
+                "POST",
+                p,
+                self.create,
+                "Create a banner",
+                access="admin",
+                body=BannerBody,
+                tag="banners",
+            ),
+            Route(
+                "PUT",
+                f"{p}/{{id}}",
+                self.update,
+                "Update a banner",
+                access="admin",
+                body=BannerUpdateBody,
+                tag="banners",
+            ),
+            Route(
+                "DELETE",
+                f"{p}/{{id}}",
+                self.delete,
+                "Delete a banner",
+                access="admin",
+                tag="banners",
+            ),
+        ]
+
+    async def list(self, call: Call) -> Reply:
+        banners = await self.store.banners.list(include_inactive=call.is_admin)
+        return ok(banners, count=len(banners))
+
+    async def create(self, call: Call) -> Reply:
+        body: BannerBody = call.body
+        return ok(await self.store.banners.create(body.model_dump(exclude_none=True)), 201)
+
+    async def update(self, call: Call) -> Reply:
+        body: BannerUpdateBody = call.body
+        changes = body.model_dump(exclude_unset=True)
+        for required in ("title", "image"):
+            if required in changes and changes[required] is None:
+                raise ValidationFailed("Validation failed", {required: "may not be null"})
+        banner_id = call.object_id("id", "Banner")
+        updated = (
+            await self.store.banners.update(banner_id, changes)
+            if changes
+            else await self.store.banners.get(banner_id)
+        )
+        if updated is None:
+            raise NotFound("Banner not found")
+        return ok(updated)
+
+    async def delete(self, call: Call) -> Reply:
+        if not await self.store.banners.delete(call.object_id("id", "Banner")):
+            raise NotFound("Banner not found")
+        return ok({})
+
+
+class NotificationHandlers:
+    def __init__(self, store: IStore) -> None:
+        self.store = store
+
+    def routes(self) -> list[Route]:
+        p = "/api/v1/notifications"
+        return [
+            Route(
+                "GET",
+                p,
+                self.list,
+                "My notifications, newest first",
+                access="user",
+                tag="notifications",
+            ),
+            Route(
+                "PUT",
+                f"{p}/read-all",
+                self.read_all,
+                "Mark all mine read",
+                access="user",
+                tag="notifications",
+            ),
+            Route(
+                "PUT",
+                f"{p}/{{id}}/read",
+                self.read,
+                "Mark one read",
+                access="user",
+                tag="notifications",
+            ),
+            Route(
+                "DELETE",
+                f"{p}/{{id}}",
+                self.delete,
+                "Delete one of mine",
+                access="user",
+                tag="notifications",
+            ),
+        ]
+
+    async def list(self, call: Call) -> Reply:
+        items, unread = await self.store.notifications.list_for(
+            call.require_user()["_id"], NOTIFICATION_PAGE
+        )
+        return ok(items, count=len(items), unreadCount=unread)
+
+    async def read_all(self, call: Call) -> Reply:
+        changed = await self.store.notifications.mark_all_read(call.require_user()["_id"])
+        return ok({"modified": changed})
+
+    async def read(self, call: Call) -> Reply:
+        found = await self.store.notifications.mark_read(
+            call.require_user()["_id"], call.object_id("id", "Notification")
+        )
+        if found is None:
+            raise NotFound("Notification not found")
+        return ok(found)
+
+    async def delete(self, call: Call) -> Reply:
+        deleted = await self.store.notifications.delete(
+            call.require_user()["_id"], call.object_id("id", "Notification")
+        )
+        if not deleted:
+            raise NotFound("Notification not found")
+        return ok({})

@@ -1,0 +1,125 @@
+"""Banners, notifications and savings schemes through the real server."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from tests.support import Server, bearer, register, wait_until
+
+
+def test_concurrent_payments_for_one_month(server: Server, admin: str) -> None:
+    """Two payments for the same month at once: one 201, one 409."""
+    with server.client() as c:
+        scheme = c.post(
+            "/api/v1/chit/schemes",
+            headers=bearer(admin),
+            json={
+                "name": f"Race {uuid.uuid4().hex[:6]}",
+                "totalAmount": 600,
+                "installmentAmount": 50,
+                "durationMonths": 12,
+            },
+        ).json()["data"]
+        member = register(c, f"race-{uuid.uuid4().hex[:8]}@example.com")
+        token, uid = member["token"], member["data"]["_id"]
+        assert (
+            c.post(
+                "/api/v1/chit/request-join",
+                headers=bearer(token),
+                json={
+                    "schemeId": scheme["_id"],
+                    "name": "R",
+                    "mobileNumber": "9876543210",
+                    "address": "A",
+                },
+            ).status_code
+            == 201
+        )
+        assert (
+            c.post(
+                "/api/v1/chit/admin/approve",
+                headers=bearer(admin),
+                json={"userId": uid, "schemeId": scheme["_id"]},
+            ).status_code
+            == 200
+        )
+
+    def pay(_: int) -> int:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            return c.post(
+                "/api/v1/chit/pay",
+                headers=bearer(token),
+                json={"schemeId": scheme["_id"], "amount": 50, "monthIndex": 3},
+            ).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(pay, range(8)))
+    assert codes == [201] + [409] * 7
+    with server.client() as c:
+        mine = c.get("/api/v1/chit/my", headers=bearer(token)).json()["data"][0]
+        assert mine["monthsPaid"] == 1 and mine["totalPaid"] == 50
+        people = c.get(
+            f"/api/v1/chit/schemes/{scheme['_id']}/participants", headers=bearer(admin)
+        ).json()["data"]
+        assert people == [
+            {
+                "id": uid,
+                "name": "R",
+                "email": member["data"]["email"],
+                "paidMonths": 1,
+                "pending": 11,
+                "status": "Active",
+            }
+        ]
+
+
+def test_new_product_notification_reaches_a_customer(server: Server, admin: str) -> None:
+    """A product an admin adds shows up in a customer's notifications, unread."""
+    with server.client() as c:
+        customer = register(c, f"note-{uuid.uuid4().hex[:8]}@example.com")["token"]
+        cat = c.post(
+            "/api/v1/categories", headers=bearer(admin), json={"name": f"N{uuid.uuid4().hex[:6]}"}
+        ).json()["data"]["_id"]
+        name = f"Notify {uuid.uuid4().hex[:6]}"
+        assert (
+            c.post(
+                "/api/v1/products",
+                headers=bearer(admin),
+                json={"name": name, "price": 5, "category": cat},
+            ).status_code
+            == 201
+        )
+
+        def arrived() -> dict[str, Any]:
+            body: dict[str, Any] = c.get("/api/v1/notifications", headers=bearer(customer)).json()
+            return body if any(name in n["message"] for n in body["data"]) else {}
+
+        body = wait_until(arrived, 20, "the new-product notification")
+        note = next(n for n in body["data"] if name in n["message"])
+        assert note["isRead"] is False and body["unreadCount"] >= 1
+        assert (
+            c.put(f"/api/v1/notifications/{note['_id']}/read", headers=bearer(customer)).status_code
+            == 200
+        )
+
+
+def test_banners_through_the_server(server: Server, admin: str) -> None:
+    """An admin's banner is listed publicly; an inactive one only for admins."""
+    with server.client() as c:
+        title = f"Sale {uuid.uuid4().hex[:6]}"
+        made = c.post(
+            "/api/v1/banners",
+            headers=bearer(admin),
+            json={"title": title, "image": "/uploads/x.png", "status": "Inactive"},
+        )
+        assert made.status_code == 201
+        public = [b["title"] for b in c.get("/api/v1/banners").json()["data"]]
+        assert title not in public
+        everyone = [
+            b["title"] for b in c.get("/api/v1/banners", headers=bearer(admin)).json()["data"]
+        ]
+        assert title in everyone
