@@ -288,6 +288,18 @@ class Config:
         parse_size,
         1024 * 1024,
     )
+    max_upload_size: int = setting(
+        "MAX_UPLOAD_SIZE",
+        "largest uploaded image, e.g. 5mb",
+        parse_size,
+        5 * 1024 * 1024,
+    )
+    max_upload_files: int = setting(
+        "MAX_UPLOAD_FILES",
+        "most images in one multipart request",
+        parse_int(1, 20),
+        5,
+    )
     request_timeout: float = setting(
         "REQUEST_TIMEOUT",
         "deadline for a database operation (bare numbers are milliseconds)",

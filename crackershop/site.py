@@ -22,9 +22,20 @@ class ShopSite(Site):
     # Request logging goes through twisted.logger, not the access log file.
     noisy = False
 
-    def __init__(self, resource: Any, max_body_size: int, timeout: float) -> None:
+    def __init__(
+        self,
+        resource: Any,
+        max_body_size: int,
+        timeout: float,
+        max_upload_size: int = 5 * 1024 * 1024,
+        max_upload_files: int = 5,
+    ) -> None:
         super().__init__(resource, timeout=timeout)
         self.max_body_size = max_body_size
+        self.max_upload_size = max_upload_size
+        self.max_upload_files = max_upload_files
+        # A multipart form carries its images beside ordinary fields.
+        self.max_form_size = max_upload_size * max_upload_files + max_body_size
 
     def log(self, request: Any) -> None:
         return None
@@ -43,7 +54,7 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         mailer=OutboxMailer(config.mail_outbox or None),
         clock=reactor,
         environment=config.environment,
-        public_url=config.public_url or f"http://localhost:{config.port}",
+        public_url=config.public_url,
     )
     app = build_app(deps)
     return ShopSite(resource(app), config.max_request_size, timeout=max(config.request_timeout, 60))

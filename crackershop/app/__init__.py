@@ -10,14 +10,16 @@ from klein import Klein
 from twisted.internet.interfaces import IReactorTime
 
 from crackershop.app.auth import Authenticator, AuthHandlers
-from crackershop.app.catalogue import CatalogueHandlers
+from crackershop.app.categories import CategoryHandlers
 from crackershop.app.chit import ChitHandlers
 from crackershop.app.content import BannerHandlers, NotificationHandlers
 from crackershop.app.notify import Notifier
 from crackershop.app.openapi import document
+from crackershop.app.products import ProductHandlers
 from crackershop.app.routing import Guard, Route, Router
 from crackershop.app.security import Passwords, Tokens
 from crackershop.app.service import ServiceHandlers
+from crackershop.app.uploads import Uploads
 from crackershop.app.users import UserHandlers
 from crackershop.mail import IMailer
 from crackershop.store.interfaces import IStore
@@ -45,14 +47,23 @@ def build_app(deps: Dependencies) -> Klein:
     router = Router(app, Authenticator(deps.store, deps.tokens), deps.guards)
     spec: dict[str, Any] = {}
     notifier = Notifier(deps.store)
+    uploads = Uploads(deps.store.uploads, deps.public_url)
     handlers: list[HasRoutes] = [
         ServiceHandlers(deps.store, deps.clock, deps.environment, lambda: spec, deps.readiness),
         AuthHandlers(
-            deps.store, deps.tokens, deps.passwords, deps.mailer, deps.clock, deps.public_url
+            deps.store,
+            deps.tokens,
+            deps.passwords,
+            deps.mailer,
+            deps.clock,
+            deps.public_url,
+            uploads,
         ),
-        CatalogueHandlers(deps.store, notifier),
+        ProductHandlers(deps.store, notifier, uploads),
+        CategoryHandlers(deps.store, uploads),
         UserHandlers(deps.store),
-        BannerHandlers(deps.store),
+        BannerHandlers(deps.store, uploads),
+        uploads,
         NotificationHandlers(deps.store),
         ChitHandlers(deps.store, notifier, deps.clock),
     ]

@@ -28,8 +28,9 @@ from crackershop.app.security import (
     hash_reset_token,
     new_reset_token,
 )
+from crackershop.app.uploads import Uploads
 from crackershop.app.views import public_user
-from crackershop.errors import BadRequest, DuplicateKey, Forbidden, NotFound, Unauthorized
+from crackershop.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from crackershop.mail import IMailer
 from crackershop.store.interfaces import IStore
 from crackershop.store.mongo import now_utc
@@ -82,6 +83,7 @@ class AuthHandlers:
         mailer: IMailer,
         clock: IReactorTime,
         public_url: str,
+        uploads: Uploads,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -89,11 +91,19 @@ class AuthHandlers:
         self.mailer = mailer
         self.clock = clock
         self.public_url = public_url
+        self.uploads = uploads
 
     def routes(self) -> list[Route]:
         p = "/api/v1/auth"
         return [
-            Route("POST", f"{p}/register", self.register, "Create an account", body=RegisterBody),
+            Route(
+                "POST",
+                f"{p}/register",
+                self.register,
+                "Create an account (JSON or multipart with an avatar)",
+                body=RegisterBody,
+                files={"avatar": 1},
+            ),
             Route("POST", f"{p}/login", self.login, "Log in", body=LoginBody),
             Route(
                 "POST",
@@ -114,9 +124,10 @@ class AuthHandlers:
                 "PUT",
                 f"{p}/updatedetails",
                 self.update_details,
-                "Update name, mobile number and address",
+                "Update name, mobile number, address and avatar",
                 access="user",
                 body=UpdateDetailsBody,
+                files={"avatar": 1},
             ),
             Route(
                 "PUT",
@@ -166,10 +177,16 @@ class AuthHandlers:
         }
         if body.mobileNumber:
             doc["mobileNumber"] = body.mobileNumber
+        if body.avatar:
+            doc["avatar"] = body.avatar
+        added = await self.uploads.save(call, "avatar")
+        if added:
+            doc["avatar"] = added[0]
         try:
             user = await self.store.users.create(doc)
-        except DuplicateKey:
-            raise DuplicateKey("email") from None
+        except BaseException:
+            await self.uploads.discard(added)
+            raise
         return self._session(user, 201)
 
     async def login(self, call: Call) -> Reply:
@@ -227,9 +244,18 @@ class AuthHandlers:
         body: UpdateDetailsBody = call.body
         changes = body.model_dump(exclude_unset=True)
         user = call.require_user()
-        updated = await self.store.users.update(user["_id"], changes) if changes else user
+        added = await self.uploads.save(call, "avatar")
+        if added:
+            changes["avatar"] = added[0]
+        try:
+            updated = await self.store.users.update(user["_id"], changes) if changes else user
+        except BaseException:
+            await self.uploads.discard(added)
+            raise
         if updated is None:
             raise NotFound("User not found")
+        if user.get("avatar") != updated.get("avatar"):
+            await self.uploads.discard([user.get("avatar")])
         return ok(public_user(updated))
 
     async def change_password(self, call: Call) -> Reply:

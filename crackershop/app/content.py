@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from crackershop.app.models import BannerBody, BannerUpdateBody
 from crackershop.app.routing import Call, Reply, Route, ok
+from crackershop.app.uploads import Uploads
 from crackershop.errors import NotFound, ValidationFailed
 from crackershop.store.interfaces import IStore
 
@@ -11,8 +12,9 @@ NOTIFICATION_PAGE = 100
 
 
 class BannerHandlers:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: IStore, uploads: Uploads) -> None:
         self.store = store
+        self.uploads = uploads
 
     def routes(self) -> list[Route]:
         p = "/api/v1/banners"
@@ -22,9 +24,10 @@ class BannerHandlers:
                 "POST",
                 p,
                 self.create,
-                "Create a banner",
+                "Create a banner (JSON or multipart with image)",
                 access="admin",
                 body=BannerBody,
+                files={"image": 1},
                 tag="banners",
             ),
             Route(
@@ -34,6 +37,7 @@ class BannerHandlers:
                 "Update a banner",
                 access="admin",
                 body=BannerUpdateBody,
+                files={"image": 1},
                 tag="banners",
             ),
             Route(
@@ -52,7 +56,21 @@ class BannerHandlers:
 
     async def create(self, call: Call) -> Reply:
         body: BannerBody = call.body
-        return ok(await self.store.banners.create(body.model_dump(exclude_none=True)), 201)
+        fields = body.model_dump(exclude_none=True)
+        files = call.files.get("image", [])
+        if not files and not fields.get("image"):
+            raise ValidationFailed(
+                "Validation failed", {"image": "an image URL or file is required"}
+            )
+        added = await self.uploads.save(call, "image")
+        if added:
+            fields["image"] = added[0]
+        try:
+            banner = await self.store.banners.create(fields)
+        except BaseException:
+            await self.uploads.discard(added)
+            raise
+        return ok(banner, 201)
 
     async def update(self, call: Call) -> Reply:
         body: BannerUpdateBody = call.body
@@ -61,18 +79,30 @@ class BannerHandlers:
             if required in changes and changes[required] is None:
                 raise ValidationFailed("Validation failed", {required: "may not be null"})
         banner_id = call.object_id("id", "Banner")
-        updated = (
-            await self.store.banners.update(banner_id, changes)
-            if changes
-            else await self.store.banners.get(banner_id)
-        )
-        if updated is None:
+        current = await self.store.banners.get(banner_id)
+        if current is None:
             raise NotFound("Banner not found")
+        added = await self.uploads.save(call, "image")
+        if added:
+            changes["image"] = added[0]
+        try:
+            updated = await self.store.banners.update(banner_id, changes) if changes else current
+        except BaseException:
+            await self.uploads.discard(added)
+            raise
+        if updated is None:
+            await self.uploads.discard(added)
+            raise NotFound("Banner not found")
+        if current.get("image") != updated.get("image"):
+            await self.uploads.discard([current.get("image")])
         return ok(updated)
 
     async def delete(self, call: Call) -> Reply:
-        if not await self.store.banners.delete(call.object_id("id", "Banner")):
+        banner_id = call.object_id("id", "Banner")
+        banner = await self.store.banners.get(banner_id)
+        if banner is None or not await self.store.banners.delete(banner_id):
             raise NotFound("Banner not found")
+        await self.uploads.discard([banner.get("image")])
         return ok({})
 
 

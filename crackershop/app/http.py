@@ -11,11 +11,13 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Optional
+from urllib.parse import parse_qsl
 
 from bson import ObjectId
 from twisted.web import server
 from twisted.web.iweb import IRequest
 
+from crackershop.app.forms import StreamingForm, boundary_of
 from crackershop.errors import (
     BadRequest,
     InvalidJson,
@@ -143,6 +145,29 @@ def read_json_body(request: IRequest) -> dict[str, Any]:
     return data
 
 
+def is_urlencoded(request: IRequest) -> bool:
+    content_type = request.getHeader(b"content-type") or b""
+    return content_type.split(b";", 1)[0].strip().lower() == b"application/x-www-form-urlencoded"
+
+
+def read_urlencoded(request: IRequest) -> dict[str, Any]:
+    """A urlencoded form's fields: one value as a string, repeated ones as a list."""
+    content = request.content
+    raw = content.read() if content is not None else b""
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("Form body is not valid") from None
+    values: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in values:
+            previous = values[key]
+            values[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            values[key] = value
+    return values
+
+
 def query_args(request: IRequest) -> Mapping[str, str]:
     """Query arguments, one value each; a repeated argument is a 400."""
     args: dict[str, str] = {}
@@ -159,21 +184,36 @@ def query_args(request: IRequest) -> Mapping[str, str]:
 
 
 class ShopRequest(server.Request):
-    """A request that refuses an oversized body before reading it whole.
+    """A request that refuses an oversized body before reading it whole, and
+    parses multipart/form-data as it arrives instead of buffering it.
 
     A declared Content-Length over the limit is answered at once; a chunked
-    body is counted as it arrives and cut off when it passes the limit.
+    body is counted as it arrives and cut off when it passes the limit. A
+    multipart form may be larger (it carries images): its limit is the
+    site's ``max_form_size``.
     """
 
     _received = 0
     _refused = False
+    form: Optional[StreamingForm] = None
+
+    def _site(self) -> Any:
+        return getattr(self.channel, "site", None)
 
     def _limit(self) -> int:
-        site = getattr(self.channel, "site", None)
-        limit: int = getattr(site, "max_body_size", 1024 * 1024)
+        name = "max_form_size" if self.form is not None else "max_body_size"
+        limit: int = getattr(self._site(), name, 1024 * 1024)
         return limit
 
     def gotLength(self, length: Optional[int]) -> None:
+        boundary = boundary_of(self.requestHeaders.getRawHeaders(b"content-type", [b""])[0])
+        if boundary is not None:
+            site = self._site()
+            self.form = StreamingForm(
+                boundary,
+                getattr(site, "max_upload_size", 5 * 1024 * 1024),
+                getattr(site, "max_upload_files", 5),
+            )
         if length is not None and length > self._limit():
             self._refuse()
             return
@@ -186,17 +226,24 @@ class ShopRequest(server.Request):
         if self._received > self._limit():
             self._refuse()
             return
+        if self.form is not None:
+            self.form.feed(data)
+            return
         super().handleContentChunk(data)
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if self._refused:
             return
+        if self.form is not None:
+            self.form.finish()
         super().requestReceived(command, path, version)
 
     def _refuse(self) -> None:
+        limit = self._limit()
         self._refused = True
+        self.form = None
         self.requestHeaders.removeHeader(b"expect")
-        error = PayloadTooLarge(f"Request body is larger than {self._limit()} bytes")
+        error = PayloadTooLarge(f"Request body is larger than {limit} bytes")
         body = dumps(envelope(error))
         head = [b"HTTP/1.1 413 Payload Too Large", b"Content-Type: " + JSON_TYPE]
         head += [name.title() + b": " + value for name, value in SECURITY_HEADERS]

@@ -14,6 +14,8 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crackershop.app.forms import as_list
+
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,}$")
 MOBILE = r"^\+?[0-9]{10,15}$"
 PINCODE = r"^[0-9]{6}$"
@@ -61,6 +63,7 @@ class RegisterBody(Body):
     email: Annotated[str, Field(max_length=254)]
     password: Password
     mobileNumber: Optional[Annotated[str, Field(pattern=MOBILE)]] = None
+    avatar: Optional[Url] = None
 
     check_email = field_validator("email")(_email)
     check_password = field_validator("password")(_password)
@@ -140,6 +143,7 @@ class ProductFields(Body):
     description: Optional[LongText] = None
     image: Optional[Url] = None
     images: Optional[Annotated[list[Url], Field(max_length=5)]] = None
+    existingImages: Optional[Annotated[list[Url], Field(max_length=5)]] = None
     isFeatured: Optional[bool] = None
     isDiwaliSpecial: Optional[bool] = None
     sku: Optional[Annotated[str, Field(min_length=1, max_length=64)]] = None
@@ -148,6 +152,7 @@ class ProductFields(Body):
     status: Optional[ProductStatus] = None
 
     check_money = field_validator("price", "discountPrice")(_money)
+    listed = field_validator("images", "existingImages", mode="before")(as_list)
 
 
 class ProductBody(ProductFields):
@@ -168,7 +173,8 @@ class UserAdminUpdateBody(Body):
 class BannerBody(Body):
     title: Annotated[str, Field(min_length=1, max_length=100)]
     subtitle: Optional[Annotated[str, Field(max_length=200)]] = None
-    image: Annotated[str, Field(min_length=1, max_length=2048)]
+    # required: as a URL here, or as an uploaded file
+    image: Optional[Annotated[str, Field(min_length=1, max_length=2048)]] = None
     link: Optional[Url] = None
     status: Status = "Active"
 

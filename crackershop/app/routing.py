@@ -23,10 +23,14 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import MethodNotAllowed as RoutingMethodNotAllowed
 from werkzeug.exceptions import NotFound as RoutingNotFound
 
+from crackershop.app.forms import StreamingForm, UploadedFile
 from crackershop.app.http import (
     apply_standard_headers,
+    check_field_names,
+    is_urlencoded,
     query_args,
     read_json_body,
+    read_urlencoded,
     render,
     render_error,
 )
@@ -34,6 +38,7 @@ from crackershop.errors import (
     MethodNotAllowed,
     NotFound,
     ShopError,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -44,9 +49,12 @@ ACCESS = ("public", "optional", "user", "admin")
 
 @attr.s(auto_attribs=True, frozen=True)
 class Reply:
+    """A response: a JSON body, or raw bytes when ``content_type`` is set."""
+
     body: Any
     status: int = 200
     headers: Mapping[str, str] = attr.Factory(dict)
+    content_type: Optional[str] = None
 
 
 def ok(data: Any, status: int = 200, **extra: Any) -> Reply:
@@ -75,6 +83,7 @@ class Call:
     params: Mapping[str, str]
     user: Optional[dict[str, Any]] = None
     body: Any = None
+    files: dict[str, list[UploadedFile]] = attr.Factory(dict)
     _args: Optional[Mapping[str, str]] = None
 
     @property
@@ -118,6 +127,8 @@ class Route:
     body: Optional[type[BaseModel]] = None
     tag: str = ""
     query: Sequence[str] = ()
+    # multipart/form-data file fields this route accepts, with how many each
+    files: Mapping[str, int] = attr.Factory(dict)
 
 
 class Authenticate:
@@ -191,7 +202,7 @@ class Router:
 
                 raise Forbidden("Admin access required")
             if route.body is not None:
-                call.body = validate(route.body, read_json_body(request))
+                self._read_body(route, request, call)
             reply = await route.handler(call)
         except ShopError as error:
             return render_error(request, error)
@@ -200,7 +211,43 @@ class Router:
             return render_error(request, ShopError("Internal server error"))
         for name, value in reply.headers.items():
             request.setHeader(name.encode("ascii"), value.encode("ascii"))
+        if reply.content_type is not None:
+            request.setResponseCode(reply.status)
+            request.setHeader(b"content-type", reply.content_type.encode("ascii"))
+            raw: bytes = reply.body
+            return raw
         return render(request, reply.status, reply.body)
+
+    @staticmethod
+    def _read_body(route: Route, request: IRequest, call: Call) -> None:
+        """JSON, or (where the route takes files) the app's multipart form,
+        whose text fields are converted as the app sends them."""
+        form: Optional[StreamingForm] = getattr(request, "form", None)
+        if form is None and route.files and is_urlencoded(request):
+            values = read_urlencoded(request)
+            check_field_names(values)
+            call.body = validate(route.body, values, strict=False)  # type: ignore[arg-type]
+            return
+        if form is None:
+            call.body = validate(route.body, read_json_body(request))  # type: ignore[arg-type]
+            return
+        if not route.files:
+            raise UnsupportedMediaType("Request body must be JSON (Content-Type: application/json)")
+        form.check()
+        for upload in form.files:
+            allowed = route.files.get(upload.field)
+            if allowed is None:
+                raise ValidationFailed(
+                    "Unexpected file", {upload.field: "no file is expected here"}
+                )
+            call.files.setdefault(upload.field, []).append(upload)
+            if len(call.files[upload.field]) > allowed:
+                raise ValidationFailed(
+                    "Too many files", {upload.field: f"at most {allowed} file(s)"}
+                )
+        values = form.values()
+        check_field_names(values)
+        call.body = validate(route.body, values, strict=False)  # type: ignore[arg-type]
 
     def _not_found(self, request: IRequest, failure: Failure) -> bytes:
         apply_standard_headers(request)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import builtins
 
-from crackershop.app.catalogue import page_args
 from crackershop.app.models import UserAdminUpdateBody
+from crackershop.app.queries import page_args
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
 from crackershop.app.views import public_user
 from crackershop.errors import Conflict, NotFound

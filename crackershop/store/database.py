@@ -14,6 +14,7 @@ from crackershop.store.content import MongoBanners, MongoNotifications
 from crackershop.store.interfaces import IStore
 from crackershop.store.mongo import Mongo
 from crackershop.store.products import MongoProducts
+from crackershop.store.uploads import MongoUploads
 from crackershop.store.users import MongoUsers
 
 log = Logger()
@@ -29,6 +30,7 @@ class MongoStore:
         self.banners = MongoBanners(self.mongo)
         self.notifications = MongoNotifications(self.mongo)
         self.chit = MongoChit(self.mongo)
+        self.uploads = MongoUploads(self.mongo)
 
     async def ping(self) -> None:
         await self.mongo.ping()
@@ -41,6 +43,7 @@ class MongoStore:
             self.banners,
             self.notifications,
             self.chit,
+            self.uploads,
         ):
             await repo.ensure_indexes()
         log.info("database indexes are in place")

@@ -187,6 +187,7 @@ class IStore(Interface):
     banners = Attribute("IBanners")
     notifications = Attribute("INotifications")
     chit = Attribute("IChit")
+    uploads = Attribute("IUploads")
 
     async def ping() -> None:
         """Fails with DatabaseUnavailable unless the database answers."""

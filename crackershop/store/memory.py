@@ -27,6 +27,7 @@ from crackershop.store.interfaces import (
     ProductQuery,
 )
 from crackershop.store.products import SORT_FIELDS
+from crackershop.store.uploads import MemoryUploads
 
 
 class _Collection:
@@ -360,6 +361,7 @@ class MemoryStore:
         self.banners = MemoryBanners(clock)
         self.notifications = MemoryNotifications(clock)
         self.chit = MemoryChit(clock)
+        self.uploads = MemoryUploads()
         self.available = True
 
     async def ping(self) -> None:

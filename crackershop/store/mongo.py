@@ -36,10 +36,11 @@ def open_pool(uri: str, pool_size: int) -> ConnectionPool:
     txmongo opens every connection of the pool when it is created and keeps
     it open, so MONGO_MAX_POOL_SIZE is the number of connections a process
     holds; after an outage each connection retries with a back-off capped at
-    five seconds (the default is a minute).
+    two seconds (the default is a minute), so the whole pool is back soon
+    after the database is.
     """
     return ConnectionPool(
-        uri, pool_size=pool_size, retry_delay=0.5, max_delay=5.0, codec_options=CODEC
+        uri, pool_size=pool_size, retry_delay=0.5, max_delay=2.0, codec_options=CODEC
     )
 
 

@@ -1,0 +1,115 @@
+"""/api/v1/categories."""
+
+from __future__ import annotations
+
+from crackershop.app.models import CategoryBody, CategoryUpdateBody
+from crackershop.app.routing import Call, Reply, Route, ok
+from crackershop.app.uploads import Uploads
+from crackershop.app.views import public_category
+from crackershop.errors import Conflict, NotFound, ValidationFailed
+from crackershop.store.interfaces import IStore
+
+
+class CategoryHandlers:
+    def __init__(self, store: IStore, uploads: Uploads) -> None:
+        self.store = store
+        self.uploads = uploads
+
+    def routes(self) -> list[Route]:
+        c = "/api/v1/categories"
+        return [
+            Route("GET", c, self.list, "List categories", access="optional", tag="categories"),
+            Route(
+                "GET", f"{c}/{{id}}", self.get, "One category", access="optional", tag="categories"
+            ),
+            Route(
+                "POST",
+                c,
+                self.create,
+                "Create a category (JSON or multipart with image)",
+                access="admin",
+                body=CategoryBody,
+                files={"image": 1},
+                tag="categories",
+            ),
+            Route(
+                "PUT",
+                f"{c}/{{id}}",
+                self.update,
+                "Update a category",
+                access="admin",
+                body=CategoryUpdateBody,
+                files={"image": 1},
+                tag="categories",
+            ),
+            Route(
+                "DELETE",
+                f"{c}/{{id}}",
+                self.delete,
+                "Delete a category without products",
+                access="admin",
+                tag="categories",
+            ),
+        ]
+
+    async def list(self, call: Call) -> Reply:
+        docs = await self.store.categories.list(include_inactive=call.is_admin)
+        return ok([public_category(d) for d in docs], count=len(docs))
+
+    async def get(self, call: Call) -> Reply:
+        category = await self.store.categories.get(call.object_id("id", "Category"))
+        if category is None or (category.get("status") == "Inactive" and not call.is_admin):
+            raise NotFound("Category not found")
+        return ok(public_category(category))
+
+    async def create(self, call: Call) -> Reply:
+        body: CategoryBody = call.body
+        fields = body.model_dump(exclude_none=True)
+        added = await self.uploads.save(call, "image")
+        if added:
+            fields["image"] = added[0]
+        try:
+            category = await self.store.categories.create(fields)
+        except BaseException:
+            await self.uploads.discard(added)
+            raise
+        return ok(public_category(category), 201)
+
+    async def update(self, call: Call) -> Reply:
+        body: CategoryUpdateBody = call.body
+        changes = body.model_dump(exclude_unset=True)
+        if "name" in changes and changes["name"] is None:
+            raise ValidationFailed("Validation failed", {"name": "may not be null"})
+        category_id = call.object_id("id", "Category")
+        current = await self.store.categories.get(category_id)
+        if current is None:
+            raise NotFound("Category not found")
+        added = await self.uploads.save(call, "image")
+        if added:
+            changes["image"] = added[0]
+        try:
+            updated = await self.store.categories.update(category_id, changes)
+        except BaseException:
+            await self.uploads.discard(added)
+            raise
+        if updated is None:
+            await self.uploads.discard(added)
+            raise NotFound("Category not found")
+        if current.get("image") != updated.get("image"):
+            await self.uploads.discard([current.get("image")])
+        return ok(public_category(updated))
+
+    async def delete(self, call: Call) -> Reply:
+        category_id = call.object_id("id", "Category")
+        category = await self.store.categories.get(category_id)
+        if category is None:
+            raise NotFound("Category not found")
+        in_use = await self.store.products.count_in_category(category_id)
+        if in_use:
+            raise Conflict(
+                f"Category still has {in_use} product(s); move or delete them first",
+                {"category": "has products"},
+            )
+        await self.store.categories.delete(category_id)
+        await self.uploads.discard([category.get("image")])
+        return ok({})

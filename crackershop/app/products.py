@@ -1,0 +1,257 @@
+"""/api/v1/products: the catalogue, with images uploaded by admins."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from bson import ObjectId
+
+from crackershop.app.models import ProductBody, ProductUpdateBody
+from crackershop.app.notify import Notifier
+from crackershop.app.queries import flag, page_args, price_arg, search_text
+from crackershop.app.routing import Call, Reply, Route, ok, paginated, parse_object_id
+from crackershop.app.uploads import Uploads
+from crackershop.app.views import public_product
+from crackershop.errors import NotFound, ValidationFailed
+from crackershop.store.interfaces import SORTS, Document, IStore, ProductQuery
+
+MAX_IMAGES = 5
+LIST_QUERY = (
+    "page",
+    "limit",
+    "category",
+    "search",
+    "featured",
+    "diwaliSpecial",
+    "minPrice",
+    "maxPrice",
+    "sortBy",
+)
+
+
+class ProductHandlers:
+    def __init__(self, store: IStore, notifier: Notifier, uploads: Uploads) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.uploads = uploads
+
+    def routes(self) -> list[Route]:
+        p = "/api/v1/products"
+        return [
+            Route(
+                "GET",
+                p,
+                self.list_products,
+                "List products",
+                access="optional",
+                query=LIST_QUERY,
+                tag="products",
+            ),
+            Route(
+                "GET",
+                f"{p}/search/query",
+                self.search,
+                "Search products by text",
+                access="optional",
+                query=("q", "page", "limit"),
+                tag="products",
+            ),
+            Route("GET", f"{p}/{{id}}", self.get, "One product", access="optional", tag="products"),
+            Route(
+                "POST",
+                p,
+                self.create,
+                "Create a product (JSON or multipart with images)",
+                access="admin",
+                body=ProductBody,
+                files={"images": MAX_IMAGES},
+                tag="products",
+            ),
+            Route(
+                "PUT",
+                f"{p}/{{id}}",
+                self.update,
+                "Update a product",
+                access="admin",
+                body=ProductUpdateBody,
+                files={"images": MAX_IMAGES},
+                tag="products",
+            ),
+            Route(
+                "DELETE",
+                f"{p}/{{id}}",
+                self.delete,
+                "Delete a product and its images",
+                access="admin",
+                tag="products",
+            ),
+        ]
+
+    async def _with_categories(self, docs: list[Document]) -> list[dict[str, Any]]:
+        ids = list({d["category"] for d in docs if isinstance(d.get("category"), ObjectId)})
+        found = await self.store.categories.by_ids(ids)
+        by_id = {c["_id"]: c for c in found}
+        return [public_product(d, by_id) for d in docs]
+
+    async def list_products(self, call: Call) -> Reply:
+        args = call.args
+        paging = page_args(args)
+        sort = args.get("sortBy") or "-createdAt"
+        if sort not in SORTS:
+            raise ValidationFailed(
+                "Invalid query", {"sortBy": "must be one of " + ", ".join(SORTS)}
+            )
+        category = None
+        if args.get("category"):
+            try:
+                category = parse_object_id(args["category"], "Category")
+            except NotFound:
+                raise ValidationFailed(
+                    "Invalid query", {"category": "must be a category id"}
+                ) from None
+        query = ProductQuery(
+            page=paging["page"],
+            limit=paging["limit"],
+            category=category,
+            search=search_text(args.get("search")),
+            featured=flag(args, "featured"),
+            diwali_special=flag(args, "diwaliSpecial"),
+            min_price=price_arg(args, "minPrice"),
+            max_price=price_arg(args, "maxPrice"),
+            sort=sort,
+            include_inactive=call.is_admin,
+        )
+        page = await self.store.products.list(query)
+        items = await self._with_categories(page.items)
+        return paginated(items, page.total, query.page, query.limit)
+
+    async def search(self, call: Call) -> Reply:
+        args = call.args
+        text = search_text(args.get("q"))
+        if not text:
+            raise ValidationFailed("Invalid query", {"q": "search text is required"})
+        paging = page_args(args)
+        query = ProductQuery(
+            page=paging["page"],
+            limit=paging["limit"],
+            search=text,
+            include_inactive=call.is_admin,
+        )
+        page = await self.store.products.list(query)
+        items = await self._with_categories(page.items)
+        return paginated(items, page.total, query.page, query.limit)
+
+    async def get(self, call: Call) -> Reply:
+        product = await self.store.products.get(call.object_id("id", "Product"))
+        if product is None or (product.get("status") == "Inactive" and not call.is_admin):
+            raise NotFound("Product not found")
+        return ok((await self._with_categories([product]))[0])
+
+    async def _check_category(self, category: Optional[str]) -> Optional[ObjectId]:
+        if category is None:
+            return None
+        category_id = ObjectId(category)
+        if await self.store.categories.get(category_id) is None:
+            raise ValidationFailed("Validation failed", {"category": "no such category"})
+        return category_id
+
+    @staticmethod
+    def _check_prices(price: Optional[float], discount: Optional[float]) -> None:
+        if price is not None and discount is not None and discount > price:
+            raise ValidationFailed(
+                "Validation failed", {"discountPrice": "must not exceed the price"}
+            )
+
+    @staticmethod
+    def _check_count(count: int) -> None:
+        if count > MAX_IMAGES:
+            raise ValidationFailed("Validation failed", {"images": f"at most {MAX_IMAGES}"})
+
+    @staticmethod
+    def _set_images(fields: dict[str, Any], images: list[str]) -> None:
+        fields["images"] = images
+        fields["image"] = images[0] if images else None
+
+    async def create(self, call: Call) -> Reply:
+        body: ProductBody = call.body
+        fields = body.model_dump(exclude_none=True)
+        self._check_prices(body.price, body.discountPrice)
+        fields["category"] = await self._check_category(body.category)
+        given = list(fields.pop("images", [])) + list(fields.pop("existingImages", []))
+        if not given and fields.get("image"):
+            given = [fields["image"]]
+        fields.setdefault("quantity", 0)
+        fields.setdefault("isFeatured", False)
+        fields.setdefault("isDiwaliSpecial", False)
+        fields.setdefault("status", "Active")
+        uploaded = call.files.get("images", [])
+        self._check_count(len(given) + len(uploaded))
+        added = await self.uploads.save(call, "images")
+        self._set_images(fields, given + added)
+        try:
+            product = await self.store.products.create(fields)
+        except BaseException:
+            await self.uploads.discard(added)
+            raise
+        if product.get("status") == "Active":
+            self.notifier.broadcast(
+                "customer",
+                "New arrival",
+                f"{product['name']} is now in the shop.",
+                "promotion",
+                {"productId": str(product["_id"])},
+            )
+        return ok((await self._with_categories([product]))[0], 201)
+
+    async def update(self, call: Call) -> Reply:
+        body: ProductUpdateBody = call.body
+        product_id = call.object_id("id", "Product")
+        current = await self.store.products.get(product_id)
+        if current is None:
+            raise NotFound("Product not found")
+        changes = body.model_dump(exclude_unset=True)
+        for required in ("name", "price", "category"):
+            if required in changes and changes[required] is None:
+                raise ValidationFailed("Validation failed", {required: "may not be null"})
+        self._check_prices(
+            changes.get("price", current.get("price")),
+            changes.get("discountPrice", current.get("discountPrice")),
+        )
+        if "category" in changes:
+            changes["category"] = await self._check_category(changes["category"])
+        uploaded = call.files.get("images", [])
+        kept: Optional[list[str]] = None
+        if "existingImages" in changes or uploaded:
+            # The app sends the URLs to keep beside the new files.
+            kept = changes.pop("existingImages", None)
+            if kept is None:
+                kept = list(current.get("images") or [])
+        elif changes.get("images") is not None:
+            kept = changes.pop("images")
+        changes.pop("images", None)
+        changes.pop("existingImages", None)
+        if kept is not None:
+            self._check_count(len(kept) + len(uploaded))
+        added = await self.uploads.save(call, "images")
+        if kept is not None:
+            self._set_images(changes, kept + added)
+        try:
+            updated = await self.store.products.update(product_id, changes)
+        except BaseException:
+            await self.uploads.discard(added)
+            raise
+        if updated is None:
+            await self.uploads.discard(added)
+            raise NotFound("Product not found")
+        await self.uploads.discard(
+            set(current.get("images") or []) - set(updated.get("images") or [])
+        )
+        return ok((await self._with_categories([updated]))[0])
+
+    async def delete(self, call: Call) -> Reply:
+        product_id = call.object_id("id", "Product")
+        product = await self.store.products.get(product_id)
+        if product is None or not await self.store.products.delete(product_id):
+            raise NotFound("Product not found")
+        await self.uploads.discard(product.get("images") or [])
+        return ok({})
