@@ -313,6 +313,18 @@ class Config:
         "./data/outbox",
         production="",
     )
+    google_client_id: str = setting(
+        "GOOGLE_CLIENT_ID",
+        "OAuth client id that Google ID tokens must be issued for; empty disables Google sign-in",
+        parse_str,
+        "",
+    )
+    google_certs_url: str = setting(
+        "GOOGLE_CERTS_URL",
+        "where Google's signing keys (JWKS) are fetched from",
+        parse_str,
+        "https://www.googleapis.com/oauth2/v3/certs",
+    )
     public_url: str = setting(
         "PUBLIC_URL",
         "the server's public base URL, used in links",

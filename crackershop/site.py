@@ -9,6 +9,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.web.server import Site
 
 from crackershop.app import Dependencies, build_app
+from crackershop.app.google import GoogleKeys, treq_fetch
 from crackershop.app.http import ShopRequest
 from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
@@ -55,6 +56,10 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         clock=reactor,
         environment=config.environment,
         public_url=config.public_url,
+        google_client_id=config.google_client_id,
+        google_keys=GoogleKeys(config.google_certs_url, treq_fetch(reactor), reactor)
+        if config.google_client_id
+        else None,
     )
     app = build_app(deps)
     return ShopSite(resource(app), config.max_request_size, timeout=max(config.request_timeout, 60))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 import attr
 from klein import Klein
@@ -13,6 +13,7 @@ from crackershop.app.auth import Authenticator, AuthHandlers
 from crackershop.app.categories import CategoryHandlers
 from crackershop.app.chit import ChitHandlers
 from crackershop.app.content import BannerHandlers, NotificationHandlers
+from crackershop.app.google import GoogleKeys, GoogleSignIn
 from crackershop.app.notify import Notifier
 from crackershop.app.openapi import document
 from crackershop.app.products import ProductHandlers
@@ -36,6 +37,8 @@ class Dependencies:
     public_url: str = ""
     guards: Sequence[Guard] = ()
     readiness: Sequence[Callable[[], Any]] = ()
+    google_client_id: str = ""
+    google_keys: Optional[GoogleKeys] = None
 
 
 class HasRoutes(Protocol):
@@ -48,17 +51,19 @@ def build_app(deps: Dependencies) -> Klein:
     spec: dict[str, Any] = {}
     notifier = Notifier(deps.store)
     uploads = Uploads(deps.store.uploads, deps.public_url)
+    auth = AuthHandlers(
+        deps.store,
+        deps.tokens,
+        deps.passwords,
+        deps.mailer,
+        deps.clock,
+        deps.public_url,
+        uploads,
+    )
     handlers: list[HasRoutes] = [
         ServiceHandlers(deps.store, deps.clock, deps.environment, lambda: spec, deps.readiness),
-        AuthHandlers(
-            deps.store,
-            deps.tokens,
-            deps.passwords,
-            deps.mailer,
-            deps.clock,
-            deps.public_url,
-            uploads,
-        ),
+        auth,
+        GoogleSignIn(deps.store, deps.google_keys, deps.google_client_id, deps.clock, auth.session),
         ProductHandlers(deps.store, notifier, uploads),
         CategoryHandlers(deps.store, uploads),
         UserHandlers(deps.store),

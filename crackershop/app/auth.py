@@ -161,7 +161,7 @@ class AuthHandlers:
             ),
         ]
 
-    def _session(self, user: Mapping[str, Any], status: int = 200) -> Reply:
+    def session(self, user: Mapping[str, Any], status: int = 200) -> Reply:
         token = self.tokens.issue(str(user["_id"]), user.get("tokenVersion", 0))
         return ok(public_user(user), status, token=token)
 
@@ -187,7 +187,7 @@ class AuthHandlers:
         except BaseException:
             await self.uploads.discard(added)
             raise
-        return self._session(user, 201)
+        return self.session(user, 201)
 
     async def login(self, call: Call) -> Reply:
         body: LoginBody = call.body
@@ -197,7 +197,7 @@ class AuthHandlers:
             raise Unauthorized(BAD_CREDENTIALS)
         if user.get("status", "Active") != "Active":
             raise Forbidden(f"Your account is {str(user.get('status')).lower()}")
-        return self._session(user)
+        return self.session(user)
 
     async def forgot_password(self, call: Call) -> Reply:
         body: ForgotPasswordBody = call.body
@@ -235,7 +235,7 @@ class AuthHandlers:
         )
         if updated is None:
             raise NotFound("User not found")
-        return self._session(updated)
+        return self.session(updated)
 
     async def me(self, call: Call) -> Reply:
         return ok(public_user(call.require_user()))
@@ -270,7 +270,7 @@ class AuthHandlers:
         )
         if updated is None:
             raise NotFound("User not found")
-        return self._session(updated)
+        return self.session(updated)
 
     async def add_address(self, call: Call) -> Reply:
         body: AddressBody = call.body

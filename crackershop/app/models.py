@@ -231,3 +231,7 @@ class PaySchemeBody(Body):
 class AdminPaySchemeBody(Body):
     schemeId: ObjectIdText
     userId: ObjectIdText
+
+
+class GoogleBody(Body):
+    idToken: Annotated[str, Field(min_length=1, max_length=8192)]

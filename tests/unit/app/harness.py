@@ -38,10 +38,11 @@ class Harness:
         self.store = MemoryStore(self.clock)
         self.tokens = Tokens(SECRET, 3600, self.clock)
         self.mail = Sent()
+        self.app_passwords = Passwords(4, run_now)
         deps = Dependencies(
             store=self.store,
             tokens=self.tokens,
-            passwords=Passwords(4, run_now),
+            passwords=self.app_passwords,
             mailer=self.mail,  # type: ignore[arg-type]
             clock=self.clock,
         )
