@@ -43,6 +43,8 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         clock=reactor,
         environment=config.environment,
         public_url=config.public_url or f"http://localhost:{config.port}",
+        order_max_lines=config.order_max_lines,
+        order_repair_after=config.order_repair_after,
     )
     app = build_app(deps)
     return ShopSite(

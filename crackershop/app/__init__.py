@@ -12,9 +12,11 @@ from twisted.internet.interfaces import IReactorTime
 from crackershop.app.auth import Authenticator, AuthHandlers
 from crackershop.app.catalogue import CatalogueHandlers
 from crackershop.app.openapi import document
+from crackershop.app.orders import OrderHandlers
 from crackershop.app.routing import Guard, Route, Router
 from crackershop.app.security import Passwords, Tokens
 from crackershop.app.service import ServiceHandlers
+from crackershop.app.settings import SettingsHandlers
 from crackershop.app.users import UserHandlers
 from crackershop.mail import IMailer
 from crackershop.store.interfaces import IStore
@@ -31,6 +33,8 @@ class Dependencies:
     public_url: str = ""
     guards: Sequence[Guard] = ()
     readiness: Sequence[Callable[[], Any]] = ()
+    order_max_lines: int = 50
+    order_repair_after: float = 60.0
 
 
 class HasRoutes(Protocol):
@@ -48,6 +52,8 @@ def build_app(deps: Dependencies) -> Klein:
         ),
         CatalogueHandlers(deps.store),
         UserHandlers(deps.store),
+        SettingsHandlers(deps.store),
+        OrderHandlers(deps.store, deps.clock, deps.order_max_lines, deps.order_repair_after),
     ]
     for handler in handlers:
         for route in handler.routes():

@@ -11,7 +11,9 @@ from zope.interface import implementer
 from crackershop.store.categories import MongoCategories
 from crackershop.store.interfaces import IStore
 from crackershop.store.mongo import Mongo
+from crackershop.store.orders import MongoIdempotency, MongoOrders, MongoStock
 from crackershop.store.products import MongoProducts
+from crackershop.store.settings import MongoSettings
 from crackershop.store.users import MongoUsers
 
 log = Logger()
@@ -24,11 +26,22 @@ class MongoStore:
         self.users = MongoUsers(self.mongo)
         self.categories = MongoCategories(self.mongo)
         self.products = MongoProducts(self.mongo)
+        self.settings = MongoSettings(self.mongo)
+        self.orders = MongoOrders(self.mongo)
+        self.stock = MongoStock(self.mongo)
+        self.idempotency = MongoIdempotency(self.mongo)
 
     async def ping(self) -> None:
         await self.mongo.ping()
 
     async def ensure_indexes(self) -> None:
-        for repo in (self.users, self.categories, self.products):
+        for repo in (
+            self.users,
+            self.categories,
+            self.products,
+            self.orders,
+            self.stock,
+            self.idempotency,
+        ):
             await repo.ensure_indexes()
         log.info("database indexes are in place")
