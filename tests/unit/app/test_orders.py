@@ -120,7 +120,7 @@ def test_client_prices_are_refused(shop: Shop) -> None:
 
 
 def test_free_shipping_and_minimum_order(shop: Shop) -> None:
-    """Shipping is free from freeShippingAbove; below minimumOrderAmount is a 400 reserving nothing."""
+    """Shipping is free from freeShippingAbove; below the minimum is a 400 reserving nothing."""
     flowerpot = shop.product("Flowerpot", 250, 10)
     code, body = shop.order([(flowerpot, 2)])
     assert code == 201 and body["data"]["shippingPrice"] == 0
@@ -157,7 +157,7 @@ def test_bad_quantities(shop: Shop, qty: Any, detail: str) -> None:
 
 
 def test_unknown_inactive_duplicate_and_too_many_lines(shop: Shop) -> None:
-    """Unknown or Inactive products, duplicate lines and too many lines are 400s; nothing reserved."""
+    """Unknown/Inactive products, duplicate lines, too many lines: 400s, nothing reserved."""
     rocket = shop.product("Rocket", 120, 10)
     hidden = shop.product("Old Bomb", 100, 10, status="Inactive")
     missing = str(ObjectId())

@@ -7,10 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crackershop.app.pricing import Line, money, price_order, unit_price
+from tests.unit.app.harness import Harness
 
 paise = st.integers(min_value=0, max_value=10_000_000).map(lambda p: p / 100)
 positive_paise = st.integers(min_value=1, max_value=10_000_000).map(lambda p: p / 100)
@@ -47,7 +48,7 @@ settings_strategy = st.fixed_dictionaries(
 def test_total_is_the_sum_of_its_parts(
     lines: list[tuple[dict[str, Any], int]], settings: dict[str, Any], client_price: float
 ) -> None:
-    """total = items + tax + shipping + fees, exactly; items use the stored (discount) prices only."""
+    """total = items + tax + shipping + fees exactly; items use only stored (discount) prices."""
     for product, _ in lines:
         product["clientPrice"] = client_price  # whatever a client might claim is ignored
     totals = price_order([Line(p, q) for p, q in lines], settings)
@@ -83,3 +84,42 @@ def test_discount_price_rules() -> None:
     assert unit_price({"price": 100, "discountPrice": 120}) == Decimal("100.00")
     assert unit_price({"price": 100}) == Decimal("100.00")
     assert money(None) == 0 and money("junk") == 0 and money(-5) == 0 and money(True) == 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(products(), st.integers(1, 50)), min_size=1, max_size=5),
+    settings_strategy,
+    st.one_of(st.none(), st.floats(0, 1e6)),
+)
+def test_placed_orders_add_up_and_ignore_client_prices(
+    lines: list[tuple[dict[str, Any], int]], shop_settings: dict[str, Any], client_price: Any
+) -> None:
+    """Through the API: a placed order's total is the sum of its parts from stored prices;
+    a body carrying a price is refused and places nothing."""
+    h = Harness()
+    admin = h.admin()
+    token = h.register("buyer@example.com")
+    shop_settings = {**shop_settings, "orderSettings": {"minimumOrderAmount": 0}}
+    assert h.request("PUT", "/api/v1/settings", shop_settings, token=admin)[0] == 200
+    items = []
+    for product, qty in lines:
+        stored = {**product, "quantity": qty, "status": "Active"}
+        h.store.products.docs[stored["_id"]] = stored
+        line: dict[str, Any] = {"product": str(stored["_id"]), "qty": qty}
+        if client_price is not None:
+            line["price"] = client_price
+        items.append(line)
+    body = {"orderItems": items, "shippingAddress": {"address": "x"}, "paymentMethod": "COD"}
+    code, reply, _ = h.request("POST", "/api/v1/orders", body, token=token)
+    if client_price is not None:
+        assert code == 400 and h.store.orders.docs == {}
+        assert all(h.store.products.docs[p["_id"]]["quantity"] == q for p, q in lines)
+        return
+    assert code == 201, reply
+    order = reply["data"]
+    parts = ("itemsPrice", "taxPrice", "shippingPrice", "otherFees")
+    assert Decimal(str(order["totalPrice"])) == sum(Decimal(str(order[p])) for p in parts)
+    expected = sum((unit_price(p) * q for p, q in lines), Decimal(0))
+    assert Decimal(str(order["itemsPrice"])) == expected
+    assert all(h.store.products.docs[p["_id"]]["quantity"] == 0 for p, _ in lines)
