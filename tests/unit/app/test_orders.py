@@ -98,6 +98,9 @@ def test_totals_come_from_the_database_and_settings(shop: Shop) -> None:
     assert order["orderStatus"] == "Requested" and order["isPaid"] is False
     assert "stockReturned" not in order and "released" not in order
     assert shop.stock(sparkler) == 7 and shop.stock(rocket) == 9
+    _, product, _ = shop.h.request("GET", f"/api/v1/products/{sparkler}", token=shop.admin)
+    assert product["data"]["quantity"] == 7
+    assert "reservedBy" not in product["data"] and "returnedBy" not in product["data"]
 
 
 def test_client_prices_are_refused(shop: Shop) -> None:
