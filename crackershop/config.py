@@ -331,6 +331,19 @@ class Config:
         parse_str,
         "",
     )
+    order_max_lines: int = setting(
+        "ORDER_MAX_LINES",
+        "most lines (different products) one order may have",
+        parse_int(1, 1000),
+        50,
+    )
+    order_repair_after: float = setting(
+        "ORDER_REPAIR_AFTER",
+        "how long an unfinished order may hold stock before the repair sweep "
+        "releases it; the sweep runs this often (bare numbers are seconds)",
+        parse_duration("s"),
+        60.0,
+    )
 
     @property
     def production(self) -> bool:

@@ -60,6 +60,8 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         google_keys=GoogleKeys(config.google_certs_url, treq_fetch(reactor), reactor)
         if config.google_client_id
         else None,
+        order_max_lines=config.order_max_lines,
+        order_repair_after=config.order_repair_after,
     )
     app = build_app(deps)
     return ShopSite(resource(app), config.max_request_size, timeout=max(config.request_timeout, 60))

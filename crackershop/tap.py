@@ -111,6 +111,7 @@ def makeService(options: Options) -> IService:
     from crackershop.embedded import EmbeddedMongo
     from crackershop.runtime import DatabaseService, HttpService
     from crackershop.site import make_site
+    from crackershop.store.reservations import RepairService
 
     config = options.config
     assert config is not None
@@ -127,6 +128,8 @@ def makeService(options: Options) -> IService:
 
     database = DatabaseService(reactor, config, uri_source)
     database.setServiceParent(root)
+    repair = RepairService(reactor, config.order_repair_after)
+    repair.setServiceParent(root)
     http = HttpService(reactor, config.host, config.port)
     http.setServiceParent(root)
 
@@ -137,12 +140,20 @@ def makeService(options: Options) -> IService:
             environment=config.environment,
         )
         d = database.connect()
+        d.addCallback(_start_repair, repair, reactor, config)
         d.addCallback(lambda store: http.listen(make_site(reactor, config, store)))
         d.addErrback(lambda f: fail(reactor, _reason(f)))
 
     reactor.callWhenRunning(start)
     reactor.callWhenRunning(_graceful_signals, reactor)
     return root
+
+
+def _start_repair(store: Any, repair: Any, reactor: Any, config: Config) -> Any:
+    from crackershop.store.reservations import Reservations
+
+    repair.begin(Reservations(store, reactor, config.order_repair_after))
+    return store
 
 
 def _graceful_signals(reactor: Any) -> None:

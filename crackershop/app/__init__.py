@@ -16,10 +16,12 @@ from crackershop.app.content import BannerHandlers, NotificationHandlers
 from crackershop.app.google import GoogleKeys, GoogleSignIn
 from crackershop.app.notify import Notifier
 from crackershop.app.openapi import document
+from crackershop.app.orders import OrderHandlers
 from crackershop.app.products import ProductHandlers
 from crackershop.app.routing import Guard, Route, Router
 from crackershop.app.security import Passwords, Tokens
 from crackershop.app.service import ServiceHandlers
+from crackershop.app.settings import SettingsHandlers
 from crackershop.app.uploads import Uploads
 from crackershop.app.users import UserHandlers
 from crackershop.mail import IMailer
@@ -39,6 +41,8 @@ class Dependencies:
     readiness: Sequence[Callable[[], Any]] = ()
     google_client_id: str = ""
     google_keys: Optional[GoogleKeys] = None
+    order_max_lines: int = 50
+    order_repair_after: float = 60.0
 
 
 class HasRoutes(Protocol):
@@ -71,6 +75,8 @@ def build_app(deps: Dependencies) -> Klein:
         uploads,
         NotificationHandlers(deps.store),
         ChitHandlers(deps.store, notifier, deps.clock),
+        SettingsHandlers(deps.store),
+        OrderHandlers(deps.store, deps.clock, deps.order_max_lines, deps.order_repair_after),
     ]
     for handler in handlers:
         for route in handler.routes():

@@ -10,6 +10,10 @@ PRIVATE_USER_FIELDS = frozenset(
 )
 
 
+# stock-move records of orders in progress (crackershop.store.orders)
+PRIVATE_PRODUCT_FIELDS = frozenset({"__v", "reservedBy", "returnedBy"})
+
+
 def public_user(doc: Mapping[str, Any]) -> dict[str, Any]:
     """A user without the password hash or any other secret."""
     user = {k: v for k, v in doc.items() if k not in PRIVATE_USER_FIELDS}
@@ -29,7 +33,7 @@ def public_product(
     doc: Mapping[str, Any], categories: Optional[Mapping[Any, Mapping[str, Any]]] = None
 ) -> dict[str, Any]:
     """A product, its category populated as ``{_id, name}`` when known."""
-    product = {k: v for k, v in doc.items() if k != "__v"}
+    product = {k: v for k, v in doc.items() if k not in PRIVATE_PRODUCT_FIELDS}
     product.setdefault("images", [])
     product.setdefault("status", "Active")
     if categories is not None:

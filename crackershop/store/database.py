@@ -13,7 +13,9 @@ from crackershop.store.chit import MongoChit
 from crackershop.store.content import MongoBanners, MongoNotifications
 from crackershop.store.interfaces import IStore
 from crackershop.store.mongo import Mongo
+from crackershop.store.orders import MongoIdempotency, MongoOrders, MongoStock
 from crackershop.store.products import MongoProducts
+from crackershop.store.settings import MongoSettings
 from crackershop.store.uploads import MongoUploads
 from crackershop.store.users import MongoUsers
 
@@ -31,6 +33,10 @@ class MongoStore:
         self.notifications = MongoNotifications(self.mongo)
         self.chit = MongoChit(self.mongo)
         self.uploads = MongoUploads(self.mongo)
+        self.settings = MongoSettings(self.mongo)
+        self.orders = MongoOrders(self.mongo)
+        self.stock = MongoStock(self.mongo)
+        self.idempotency = MongoIdempotency(self.mongo)
 
     async def ping(self) -> None:
         await self.mongo.ping()
@@ -44,6 +50,9 @@ class MongoStore:
             self.notifications,
             self.chit,
             self.uploads,
+            self.orders,
+            self.stock,
+            self.idempotency,
         ):
             await repo.ensure_indexes()
         log.info("database indexes are in place")

@@ -180,6 +180,85 @@ class IChit(Interface):
         """Payments of the scheme (of one user), by month."""
 
 
+class ISettings(Interface):
+    async def get() -> Document:
+        """The shop's settings document, created with its defaults when
+        missing; missing parts and fields come back with their defaults."""
+
+    async def update(changes: Mapping[str, Mapping[str, Any]]) -> Document:
+        """Set fields within parts (``{"shipping": {"baseFee": 40}}``); the result."""
+
+
+class IOrders(Interface):
+    async def insert(doc: Mapping[str, Any]) -> Document:
+        """Insert an order (its ``_id`` chosen by the caller)."""
+
+    async def get(order_id: ObjectId) -> Optional[Document]:
+        """The order in any state, or None."""
+
+    async def for_user(user_id: ObjectId) -> builtins.list[Document]:
+        """The user's placed orders, newest first."""
+
+    async def list(page: int, limit: int, status: Optional[str]) -> Page:
+        """Placed orders newest first, optionally with one status."""
+
+    async def transition(order_id: ObjectId, current: str, changes: Mapping[str, Any]) -> bool:
+        """Set fields only if the order is still in ``current``; whether it was."""
+
+    async def update(order_id: ObjectId, changes: Mapping[str, Any]) -> Optional[Document]:
+        """Set fields; the updated order, or None."""
+
+    async def delete(order_id: ObjectId) -> bool:
+        """Remove; whether one was removed."""
+
+    async def unfinished(before: Any) -> builtins.list[Document]:
+        """Orders last changed before ``before`` that still hold or owe stock:
+        being placed (Reserving/Failed), or Cancelled without their stock back."""
+
+
+class IStock(Interface):
+    """Stock moves on the products collection. Each move is one guarded
+    single-document update that also records (or clears) the order it was
+    made for, so a move is applied at most once and can be repaired."""
+
+    async def by_ids(ids: Sequence[ObjectId]) -> builtins.list[Document]:
+        """The products among these ids."""
+
+    async def available(product_id: ObjectId) -> int:
+        """The product's quantity now (0 when unknown)."""
+
+    async def reserve(product_id: ObjectId, qty: int, order_id: ObjectId) -> bool:
+        """Take ``qty`` if at least that many are left and not yet taken for this order."""
+
+    async def unreserve(product_id: ObjectId, qty: int, order_id: ObjectId) -> bool:
+        """Give back what ``reserve`` took for this order, if it still holds it."""
+
+    async def settle(product_id: ObjectId, order_id: ObjectId) -> None:
+        """Forget the reservation record of a placed order (the stock stays taken)."""
+
+    async def restock(product_id: ObjectId, qty: int, order_id: ObjectId) -> bool:
+        """Return a cancelled order's ``qty``, unless already returned for it."""
+
+    async def settle_restock(product_id: ObjectId, order_id: ObjectId) -> None:
+        """Forget the return record once the order says its stock is back."""
+
+    async def marked() -> builtins.list[Document]:
+        """Products still carrying reservation or return records
+        (``_id``, ``reservedBy``, ``returnedBy``)."""
+
+
+class IIdempotency(Interface):
+    async def claim(record: Mapping[str, Any]) -> Optional[Document]:
+        """Insert a running record for (user, key); None when claimed, else the
+        record already there."""
+
+    async def complete(record_id: ObjectId, status: int, body: str) -> None:
+        """Store the response of a finished request."""
+
+    async def drop(record_id: ObjectId, running_only: bool) -> bool:
+        """Remove a record (only while running, if asked); whether removed."""
+
+
 class IStore(Interface):
     users = Attribute("IUsers")
     categories = Attribute("ICategories")
@@ -188,6 +267,10 @@ class IStore(Interface):
     notifications = Attribute("INotifications")
     chit = Attribute("IChit")
     uploads = Attribute("IUploads")
+    settings = Attribute("ISettings")
+    orders = Attribute("IOrders")
+    stock = Attribute("IStock")
+    idempotency = Attribute("IIdempotency")
 
     async def ping() -> None:
         """Fails with DatabaseUnavailable unless the database answers."""

@@ -363,6 +363,17 @@ class MemoryStore:
         self.chit = MemoryChit(clock)
         self.uploads = MemoryUploads()
         self.available = True
+        from crackershop.store.memory_orders import (
+            MemoryIdempotency,
+            MemoryOrders,
+            MemorySettings,
+            MemoryStock,
+        )
+
+        self.settings = MemorySettings(clock)
+        self.orders = MemoryOrders(clock)
+        self.stock = MemoryStock(self.products)
+        self.idempotency = MemoryIdempotency(clock)
 
     async def ping(self) -> None:
         if not self.available:

@@ -1,0 +1,296 @@
+"""/api/v1/orders: placing orders that never oversell, exactly once, and
+their life afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Optional, Union
+
+from bson import ObjectId
+from pydantic import Field
+from twisted.internet.interfaces import IReactorTime
+
+from crackershop.app.idempotency import HEADER, Idempotency, body_hash, read_key
+from crackershop.app.models import Body, ObjectIdText
+from crackershop.app.pricing import Line, minimum_order, price_order
+from crackershop.app.queries import page_args
+from crackershop.app.routing import Call, Reply, Route, ok, paginated
+from crackershop.errors import Conflict, NotFound, ValidationFailed
+from crackershop.store.interfaces import Document, IStore
+from crackershop.store.mongo import now_utc
+from crackershop.store.orders import HIDDEN
+from crackershop.store.reservations import CANCELLED, REQUESTED, Reservations
+
+LIFE = (REQUESTED, "Processing", "Shipped", "Out for Delivery", "Delivered")
+STATUSES = (*LIFE, CANCELLED)
+OrderStatus = Literal[
+    "Requested", "Processing", "Shipped", "Out for Delivery", "Delivered", "Cancelled"
+]
+MAX_QTY = 10_000
+PRIVATE_ORDER_FIELDS = frozenset({"__v", "stockReturned", "released"})
+
+Short = Annotated[str, Field(max_length=100)]
+
+
+class OrderLineBody(Body):
+    product: ObjectIdText
+    qty: Annotated[int, Field(ge=1, le=MAX_QTY)]
+
+
+class ShippingAddressBody(Body):
+    address: Annotated[str, Field(min_length=1, max_length=300)]
+    label: Optional[Annotated[str, Field(max_length=50)]] = None
+    name: Optional[Short] = None
+    mobileNumber: Optional[Annotated[str, Field(max_length=20)]] = None
+    phone: Optional[Annotated[str, Field(max_length=20)]] = None
+    city: Optional[Short] = None
+    district: Optional[Short] = None
+    state: Optional[Short] = None
+    pincode: Optional[Annotated[str, Field(max_length=12)]] = None
+    postalCode: Optional[Annotated[str, Field(max_length=12)]] = None
+    country: Optional[Short] = None
+    landmark: Optional[Annotated[str, Field(max_length=200)]] = None
+
+
+class OrderBody(Body):
+    orderItems: Annotated[list[OrderLineBody], Field(min_length=1)]
+    shippingAddress: ShippingAddressBody
+    paymentMethod: Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class StatusBody(Body):
+    orderStatus: OrderStatus
+
+
+PaymentValue = Union[Annotated[str, Field(max_length=500)], bool, int, float, None]
+
+
+class PaymentBody(Body):
+    isPaid: bool
+    paymentResult: Optional[
+        Annotated[dict[Annotated[str, Field(max_length=64)], PaymentValue], Field(max_length=20)]
+    ] = None
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+def public_order(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in PRIVATE_ORDER_FIELDS}
+
+
+def allowed(current: str, new: str) -> bool:
+    """Forward along the order's life (steps may be skipped); Cancelled from
+    any state before Delivered; nothing out of Delivered or Cancelled."""
+    if current not in LIFE or current == "Delivered":
+        return False
+    if new == CANCELLED:
+        return True
+    return new in LIFE and LIFE.index(new) > LIFE.index(current)
+
+
+class OrderHandlers:
+    def __init__(
+        self,
+        store: IStore,
+        clock: IReactorTime,
+        max_lines: int = 50,
+        repair_after: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_lines = max_lines
+        self.reservations = Reservations(store, clock, repair_after)
+        self.idempotency = Idempotency(store, clock, repair_after, self._replay)
+
+    def routes(self) -> list[Route]:
+        o = "/api/v1/orders"
+        return [
+            Route(
+                "POST",
+                o,
+                self.create,
+                "Place an order (optional Idempotency-Key header)",
+                access="user",
+                body=OrderBody,
+                tag="orders",
+            ),
+            Route("GET", f"{o}/myorders", self.mine, "My orders", access="user", tag="orders"),
+            Route(
+                "GET",
+                o,
+                self.list_all,
+                "All orders",
+                access="admin",
+                query=("page", "limit", "status"),
+                tag="orders",
+            ),
+            Route("GET", f"{o}/{{id}}", self.get, "One order", access="user", tag="orders"),
+            Route(
+                "PUT",
+                f"{o}/{{id}}/status",
+                self.set_status,
+                "Move an order along its life",
+                access="admin",
+                body=StatusBody,
+                tag="orders",
+            ),
+            Route(
+                "PUT",
+                f"{o}/{{id}}/payment",
+                self.set_payment,
+                "Record payment",
+                access="admin",
+                body=PaymentBody,
+                tag="orders",
+            ),
+        ]
+
+    # -- placing
+
+    def _check_lines(self, body: OrderBody) -> None:
+        if len(body.orderItems) > self.max_lines:
+            raise ValidationFailed(
+                "Too many order lines", {"orderItems": f"at most {self.max_lines} lines"}
+            )
+        seen: dict[str, int] = {}
+        details: dict[str, str] = {}
+        for i, line in enumerate(body.orderItems):
+            product = line.product.lower()
+            if product in seen:
+                details[f"orderItems.{i}.product"] = (
+                    f"same product as orderItems.{seen[product]}; combine the quantities"
+                )
+            seen.setdefault(product, i)
+        if details:
+            raise ValidationFailed("Duplicate order lines", details)
+
+    async def create(self, call: Call) -> Reply:
+        body: OrderBody = call.body
+        user = call.require_user()
+        self._check_lines(body)
+        key = read_key(call.request.getHeader(HEADER.encode()))
+        order_id = ObjectId()
+        if key is None:
+            return await self._place(user, body, order_id)
+        digest = body_hash(body.model_dump(mode="json"))
+        return await self.idempotency.run(
+            user["_id"], key, digest, order_id, lambda: self._place(user, body, order_id)
+        )
+
+    async def _place(self, user: Document, body: OrderBody, order_id: ObjectId) -> Reply:
+        ids = [ObjectId(line.product) for line in body.orderItems]
+        found = {p["_id"]: p for p in await self.store.stock.by_ids(ids)}
+        details: dict[str, str] = {}
+        for i, product_id in enumerate(ids):
+            product = found.get(product_id)
+            if product is None:
+                details[f"orderItems.{i}.product"] = "no such product"
+            elif product.get("status", "Active") == "Inactive":
+                details[f"orderItems.{i}.product"] = "this product is not available"
+        if details:
+            raise ValidationFailed("Some products cannot be ordered", details)
+        settings = await self.store.settings.get()
+        lines = [Line(found[pid], line.qty) for pid, line in zip(ids, body.orderItems)]
+        totals = price_order(lines, settings)
+        minimum = minimum_order(settings)
+        if totals.itemsPrice < minimum:
+            raise ValidationFailed(
+                f"The minimum order amount is {minimum}",
+                {"itemsPrice": f"{totals.itemsPrice} is below the minimum of {minimum}"},
+            )
+        now = now_utc(self.clock)
+        order = {
+            "_id": order_id,
+            "user": user["_id"],
+            "orderItems": totals.items,
+            "shippingAddress": body.shippingAddress.model_dump(exclude_none=True),
+            "paymentMethod": body.paymentMethod,
+            "paymentResult": None,
+            **totals.as_fields(),
+            "isPaid": False,
+            "paidAt": None,
+            "isDelivered": False,
+            "deliveredAt": None,
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        placed = await self.reservations.place(order, found)
+        return ok(public_order(placed), 201)
+
+    async def _replay(self, order_id: ObjectId) -> Optional[Reply]:
+        order = await self.store.orders.get(order_id)
+        return ok(public_order(order), 201) if order is not None else None
+
+    # -- reading
+
+    async def _visible(self, call: Call) -> Document:
+        order = await self.store.orders.get(call.object_id("id", "Order"))
+        if (
+            order is None
+            or order.get("orderStatus") in HIDDEN
+            or not (call.is_admin or order.get("user") == call.require_user()["_id"])
+        ):
+            raise NotFound("Order not found")
+        return order
+
+    async def mine(self, call: Call) -> Reply:
+        orders = await self.store.orders.for_user(call.require_user()["_id"])
+        return ok([public_order(o) for o in orders], count=len(orders))
+
+    async def get(self, call: Call) -> Reply:
+        return ok(public_order(await self._visible(call)))
+
+    async def list_all(self, call: Call) -> Reply:
+        paging = page_args(call.args)
+        status = call.args.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise ValidationFailed(
+                "Invalid query", {"status": "must be one of " + ", ".join(STATUSES)}
+            )
+        page = await self.store.orders.list(paging["page"], paging["limit"], status)
+        items = [public_order(o) for o in page.items]
+        return paginated(items, page.total, paging["page"], paging["limit"])
+
+    # -- changing
+
+    async def set_status(self, call: Call) -> Reply:
+        body: StatusBody = call.body
+        order = await self._visible(call)
+        current, new = order["orderStatus"], body.orderStatus
+        if not allowed(current, new):
+            raise InvalidTransition(
+                f"An order cannot go from {current} to {new}",
+                {"orderStatus": f"not allowed from {current}"},
+            )
+        if new == CANCELLED:
+            changed = await self.reservations.cancel(order, current)
+        else:
+            changes: dict[str, Any] = {"orderStatus": new}
+            if new == "Delivered":
+                changes.update(isDelivered=True, deliveredAt=now_utc(self.clock))
+            changed = await self.store.orders.transition(order["_id"], current, changes)
+        if not changed:
+            raise InvalidTransition(
+                "The order was changed by someone else; reload it and try again",
+                {"orderStatus": "changed concurrently"},
+            )
+        updated = await self.store.orders.get(order["_id"])
+        assert updated is not None
+        return ok(public_order(updated))
+
+    async def set_payment(self, call: Call) -> Reply:
+        body: PaymentBody = call.body
+        order = await self._visible(call)
+        paid_at = order.get("paidAt") if order.get("isPaid") else None
+        changes: dict[str, Any] = {
+            "isPaid": body.isPaid,
+            "paidAt": (paid_at or now_utc(self.clock)) if body.isPaid else None,
+        }
+        if body.paymentResult is not None:
+            changes["paymentResult"] = body.paymentResult
+        updated = await self.store.orders.update(order["_id"], changes)
+        if updated is None:
+            raise NotFound("Order not found")
+        return ok(public_order(updated))

@@ -1,0 +1,186 @@
+"""/api/v1/settings: the shop-wide settings document.
+
+Order pricing reads the document from the database for every order, so an
+admin's change applies to the next order on every worker and server.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Optional
+
+from pydantic import Field, field_validator
+
+from crackershop.app.models import Body, Url
+from crackershop.app.routing import Call, Reply, Route, ok
+from crackershop.errors import ValidationFailed
+from crackershop.store.interfaces import IStore
+
+MAX_FEE = 1_000_000
+Text = Annotated[str, Field(max_length=2000)]
+Short = Annotated[str, Field(max_length=200)]
+
+
+def _amount(value: Optional[float]) -> Optional[float]:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value < 0 or value > MAX_FEE:
+        raise ValueError(f"must be a number from 0 to {MAX_FEE}")
+    if round(value, 2) != value:
+        raise ValueError("must have at most two decimal places")
+    return value
+
+
+class AboutUsPart(Body):
+    title: Optional[Annotated[str, Field(max_length=200)]] = None
+    description: Optional[Text] = None
+    mission: Optional[Text] = None
+    vision: Optional[Text] = None
+    image: Optional[Url] = None
+
+
+class ShippingPart(Body):
+    baseFee: Optional[float] = None
+    freeShippingAbove: Optional[float] = None
+    description: Optional[Text] = None
+
+    check = field_validator("baseFee", "freeShippingAbove")(_amount)
+
+
+class FeesPart(Body):
+    packagingFee: Optional[float] = None
+    handlingFee: Optional[float] = None
+    taxRate: Optional[float] = None
+    description: Optional[Text] = None
+
+    check = field_validator("packagingFee", "handlingFee")(_amount)
+
+    @field_validator("taxRate")
+    @classmethod
+    def _rate(cls, value: Optional[float]) -> Optional[float]:
+        value = _amount(value)
+        if value is not None and value > 100:
+            raise ValueError("must be a percentage from 0 to 100")
+        return value
+
+
+class OrderSettingsPart(Body):
+    minimumOrderAmount: Optional[float] = None
+    description: Optional[Text] = None
+
+    check = field_validator("minimumOrderAmount")(_amount)
+
+
+class ContactPart(Body):
+    email: Optional[Short] = None
+    phone: Optional[Annotated[str, Field(max_length=30)]] = None
+    whatsapp: Optional[Annotated[str, Field(max_length=30)]] = None
+    address: Optional[Annotated[str, Field(max_length=500)]] = None
+    website: Optional[Url] = None
+    mapUrl: Optional[Url] = None
+    hours: Optional[Short] = None
+
+
+class SettingsBody(Body):
+    aboutUs: Optional[AboutUsPart] = None
+    shipping: Optional[ShippingPart] = None
+    fees: Optional[FeesPart] = None
+    orderSettings: Optional[OrderSettingsPart] = None
+    contact: Optional[ContactPart] = None
+
+
+PART_BODIES: dict[str, type[Body]] = {
+    "about-us": AboutUsPart,
+    "shipping": ShippingPart,
+    "fees": FeesPart,
+    "order-settings": OrderSettingsPart,
+}
+PART_FIELDS = {
+    "about-us": "aboutUs",
+    "shipping": "shipping",
+    "fees": "fees",
+    "order-settings": "orderSettings",
+}
+
+
+def _given(part: Body) -> dict[str, Any]:
+    values = part.model_dump(exclude_unset=True)
+    nulls = sorted(k for k, v in values.items() if v is None)
+    if nulls:
+        raise ValidationFailed("Validation failed", {k: "may not be null" for k in nulls})
+    return values
+
+
+def public_settings(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "__v"}
+
+
+class SettingsHandlers:
+    def __init__(self, store: IStore) -> None:
+        self.store = store
+
+    def routes(self) -> list[Route]:
+        s = "/api/v1/settings"
+        routes = [
+            Route("GET", s, self.get_all, "The shop's settings", tag="settings"),
+            Route("GET", f"{s}/about-us", self.get_about, "About the shop", tag="settings"),
+            Route(
+                "GET",
+                f"{s}/order-settings",
+                self.get_order_settings,
+                "Order rules (minimum order amount)",
+                tag="settings",
+            ),
+            Route(
+                "PUT",
+                s,
+                self.put_all,
+                "Change any parts of the settings",
+                access="admin",
+                body=SettingsBody,
+                tag="settings",
+            ),
+        ]
+        for path, model in PART_BODIES.items():
+            routes.append(
+                Route(
+                    "PUT",
+                    f"{s}/{path}",
+                    self._put_part(PART_FIELDS[path]),
+                    f"Change the {PART_FIELDS[path]} settings",
+                    access="admin",
+                    body=model,
+                    tag="settings",
+                )
+            )
+        return routes
+
+    async def get_all(self, call: Call) -> Reply:
+        return ok(public_settings(await self.store.settings.get()))
+
+    async def get_about(self, call: Call) -> Reply:
+        return ok((await self.store.settings.get())["aboutUs"])
+
+    async def get_order_settings(self, call: Call) -> Reply:
+        return ok((await self.store.settings.get())["orderSettings"])
+
+    async def put_all(self, call: Call) -> Reply:
+        body: SettingsBody = call.body
+        changes: dict[str, dict[str, Any]] = {}
+        for name in SettingsBody.model_fields:
+            part = getattr(body, name)
+            if part is not None:
+                changes[name] = _given(part)
+        if not any(changes.values()):
+            raise ValidationFailed("Nothing to change", {"body": "give at least one setting"})
+        return ok(public_settings(await self.store.settings.update(changes)))
+
+    def _put_part(self, name: str) -> Any:
+        async def put(call: Call) -> Reply:
+            values = _given(call.body)
+            if not values:
+                raise ValidationFailed("Nothing to change", {"body": "give at least one setting"})
+            updated = await self.store.settings.update({name: values})
+            return ok(public_settings(updated))
+
+        return put

@@ -1,0 +1,223 @@
+"""Placing and cancelling orders without overselling, and repairing what a
+crash left half done.
+
+Placing an order (the compensating path; see README "Orders"):
+
+1. insert the order in the hidden state ``Reserving`` (the reservation record);
+2. reserve each line with a guarded decrement that also records the order
+   on the product (``reservedBy``);
+3. move the order ``Reserving -> Requested`` with a guarded update;
+4. clear the ``reservedBy`` records.
+
+If a line cannot be reserved, the order goes ``Reserving -> Failed``, every
+line reserved for it is given back (exactly once: the give-back needs the
+record and removes it) and the order is deleted. The sweep does the same for
+orders left in ``Reserving``/``Failed`` longer than the repair delay: step 3
+and the sweep's ``Reserving -> Failed`` are both guarded updates of one
+document, so exactly one of them wins.
+
+Cancelling: the guarded status change is what allows one caller to return
+the stock; each line's return is recorded on the product (``returnedBy``)
+until the order says ``stockReturned``, so a crash mid-way is finished by the
+sweep without returning any line twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Optional
+
+from bson import ObjectId
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from crackershop.errors import Conflict, ShopError
+from crackershop.store.interfaces import Document, IStore
+from crackershop.store.mongo import now_utc
+from crackershop.store.orders import FAILED, HIDDEN, RESERVING
+
+log = Logger()
+
+CANCELLED = "Cancelled"
+REQUESTED = "Requested"
+
+
+class InsufficientStock(Conflict):
+    code = "insufficient_stock"
+
+    def __init__(self, product: Mapping[str, Any], requested: int, available: int) -> None:
+        name = str(product.get("name") or product["_id"])
+        super().__init__(
+            f"Not enough stock for {name}: {available} available, {requested} requested",
+            {
+                "product": str(product["_id"]),
+                "name": name,
+                "available": str(available),
+                "requested": str(requested),
+            },
+        )
+
+
+class PlacementAbandoned(Conflict):
+    code = "order_abandoned"
+
+
+def _lines(order: Mapping[str, Any]) -> list[tuple[ObjectId, int]]:
+    return [(item["product"], int(item["qty"])) for item in order.get("orderItems", [])]
+
+
+class Reservations:
+    def __init__(self, store: IStore, clock: IReactorTime, repair_after: float = 60.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.repair_after = repair_after
+
+    async def place(
+        self, order: Mapping[str, Any], products: Mapping[ObjectId, Document]
+    ) -> Document:
+        """Reserve every line and record the order, or reserve nothing."""
+        pending = {**order, "orderStatus": RESERVING}
+        await self.store.orders.insert(pending)
+        order_id = pending["_id"]
+        try:
+            for product_id, qty in _lines(pending):
+                if not await self.store.stock.reserve(product_id, qty, order_id):
+                    available = await self.store.stock.available(product_id)
+                    raise InsufficientStock(products[product_id], qty, available)
+            placed = await self.store.orders.transition(
+                order_id, RESERVING, {"orderStatus": REQUESTED}
+            )
+        except BaseException:
+            await self._abandon_quietly(pending)
+            raise
+        if not placed:
+            # Too slow: the repair sweep has abandoned it. Give back anything
+            # reserved after the sweep looked (each line at most once).
+            await self._abandon_quietly(pending)
+            raise PlacementAbandoned("The order took too long to place; please try again")
+        for product_id, _ in _lines(pending):
+            await self.store.stock.settle(product_id, order_id)
+        done = await self.store.orders.get(order_id)
+        assert done is not None
+        return done
+
+    async def _abandon_quietly(self, order: Mapping[str, Any]) -> None:
+        try:
+            await self._abandon(order)
+        except ShopError as e:  # the sweep finishes it later
+            log.warn("releasing order {id} failed: {error}", id=str(order["_id"]), error=e.message)
+
+    async def _abandon(self, order: Mapping[str, Any]) -> None:
+        """Release what an unfinished order holds; it stays as ``Failed``."""
+        order_id = order["_id"]
+        if order.get("orderStatus") == RESERVING and not await self.store.orders.transition(
+            order_id, RESERVING, {"orderStatus": FAILED, "released": False}
+        ):
+            current = await self.store.orders.get(order_id)
+            if current is None or current.get("orderStatus") != FAILED:
+                return  # placed after all
+        for product_id, qty in _lines(order):
+            await self.store.stock.unreserve(product_id, qty, order_id)
+        await self.store.orders.update(order_id, {"released": True})
+
+    async def cancel(self, order: Mapping[str, Any], current: str) -> bool:
+        """Cancel if the order is still in ``current``; only the caller that
+        made the change returns the stock. Whether this call cancelled it."""
+        changed = await self.store.orders.transition(
+            order["_id"], current, {"orderStatus": CANCELLED, "stockReturned": False}
+        )
+        if changed:
+            await self._restock(order)
+        return changed
+
+    async def _restock(self, order: Mapping[str, Any]) -> None:
+        order_id = order["_id"]
+        for product_id, qty in _lines(order):
+            await self.store.stock.restock(product_id, qty, order_id)
+        await self.store.orders.update(order_id, {"stockReturned": True})
+        for product_id, _ in _lines(order):
+            await self.store.stock.settle_restock(product_id, order_id)
+
+    async def repair(self) -> dict[str, int]:
+        """Finish or undo what crashed or stalled placements and cancellations
+        left behind. Safe to run at any time, from any number of processes."""
+        counts = {"released": 0, "restocked": 0, "settled": 0}
+        before = now_utc(self.clock) - timedelta(seconds=self.repair_after)
+        for order in await self.store.orders.unfinished(before):
+            if order.get("orderStatus") in HIDDEN:
+                await self._abandon(order)
+                counts["released"] += 1
+            else:
+                await self._restock(order)
+                counts["restocked"] += 1
+        for product in await self.store.stock.marked():
+            product_id = product["_id"]
+            for order_id in product["reservedBy"]:
+                order = await self.store.orders.get(order_id)
+                if order is None or order.get("orderStatus") not in HIDDEN:
+                    await self.store.stock.settle(product_id, order_id)  # placed: stock stays taken
+                    counts["settled"] += 1
+                elif order["updatedAt"] < before:
+                    # reserved by a placement that the sweep had already abandoned
+                    for line_product, qty in _lines(order):
+                        if line_product == product_id:
+                            await self.store.stock.unreserve(product_id, qty, order_id)
+                            counts["released"] += 1
+            for order_id in product["returnedBy"]:
+                order = await self.store.orders.get(order_id)
+                if order is None or order.get("stockReturned") is True:
+                    await self.store.stock.settle_restock(product_id, order_id)
+                    counts["settled"] += 1
+        if any(counts.values()):
+            log.info(
+                "order repair: {released} reservations released, {restocked} "
+                "cancellations restocked, {settled} records cleared",
+                **counts,
+            )
+        return counts
+
+
+class RepairService(Service):
+    """Runs the repair sweep at start-up and then every ``interval`` seconds."""
+
+    def __init__(self, clock: IReactorTime, interval: float) -> None:
+        self.clock = clock
+        self.interval = interval
+        self.reservations: Optional[Reservations] = None
+        self._loop: Optional[LoopingCall] = None
+        self._done: Optional[Deferred[Any]] = None
+
+    def begin(self, reservations: Reservations) -> None:
+        self.reservations = reservations
+        if self.running and self._loop is None:
+            self._start()
+
+    def startService(self) -> None:
+        super().startService()
+        if self.reservations is not None and self._loop is None:
+            self._start()
+
+    def _start(self) -> None:
+        self._loop = LoopingCall(lambda: Deferred.fromCoroutine(self._sweep()))
+        self._loop.clock = self.clock
+        self._done = self._loop.start(self.interval, now=True)
+
+    async def _sweep(self) -> None:
+        assert self.reservations is not None
+        try:
+            await self.reservations.repair()
+        except ShopError as e:
+            log.warn("order repair sweep failed: {error}", error=e.message)
+        except Exception:
+            log.failure("order repair sweep failed")
+
+    def stopService(self) -> Optional[Deferred[None]]:
+        super().stopService()
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        return None
