@@ -76,7 +76,9 @@ def build_app(deps: Dependencies) -> Klein:
         NotificationHandlers(deps.store),
         ChitHandlers(deps.store, notifier, deps.clock),
         SettingsHandlers(deps.store),
-        OrderHandlers(deps.store, deps.clock, deps.order_max_lines, deps.order_repair_after),
+        OrderHandlers(
+            deps.store, deps.clock, notifier, deps.order_max_lines, deps.order_repair_after
+        ),
     ]
     for handler in handlers:
         for route in handler.routes():

@@ -12,6 +12,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from crackershop.app.idempotency import HEADER, Idempotency, body_hash, read_key
 from crackershop.app.models import Body, ObjectIdText
+from crackershop.app.notify import Notifier
 from crackershop.app.pricing import Line, minimum_order, price_order
 from crackershop.app.queries import page_args
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
@@ -95,11 +96,13 @@ class OrderHandlers:
         self,
         store: IStore,
         clock: IReactorTime,
+        notifier: Notifier,
         max_lines: int = 50,
         repair_after: float = 60.0,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.notifier = notifier
         self.max_lines = max_lines
         self.reservations = Reservations(store, clock, repair_after)
         self.idempotency = Idempotency(store, clock, repair_after, self._replay)
@@ -278,6 +281,13 @@ class OrderHandlers:
             )
         updated = await self.store.orders.get(order["_id"])
         assert updated is not None
+        await self.notifier.notify(
+            order["user"],
+            f"Order {new.lower()}",
+            f"Your order {str(order['_id'])[-8:].upper()} is now {new}.",
+            "order",
+            {"orderId": str(order["_id"]), "orderStatus": new},
+        )
         return ok(public_order(updated))
 
     async def set_payment(self, call: Call) -> Reply:

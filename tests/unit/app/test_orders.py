@@ -253,6 +253,20 @@ def test_status_transitions(shop: Shop) -> None:
     assert shop.stock(rocket) == 9
 
 
+def test_status_change_notifies_the_owner(shop: Shop) -> None:
+    """Each status change the admin makes reaches the order's owner, and only them."""
+    rocket = shop.product("Rocket", 120, 10)
+    _, body = shop.order([(rocket, 1)])
+    order_id = body["data"]["_id"]
+    assert shop.status(order_id, "Processing")[0] == 200
+    assert shop.status(order_id, "Shipped")[0] == 200
+    _, notes, _ = shop.h.request("GET", "/api/v1/notifications", token=shop.asha)
+    assert [n["data"]["orderStatus"] for n in notes["data"]] == ["Shipped", "Processing"]
+    assert all(n["type"] == "order" and n["data"]["orderId"] == order_id for n in notes["data"])
+    _, others, _ = shop.h.request("GET", "/api/v1/notifications", token=shop.ravi)
+    assert others["count"] == 0
+
+
 def test_cancel_returns_stock_once(shop: Shop) -> None:
     """Cancelling returns each line's stock; cancelling again is a 409 and returns nothing."""
     rocket = shop.product("Rocket", 120, 10)
