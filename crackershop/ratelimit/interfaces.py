@@ -25,7 +25,8 @@ class Policy:
     def interval(self) -> int:
         """Microseconds per token. Rounded up, so a non-integer quotient makes
         the limit stricter by under a microsecond per token, never looser."""
-        return max(1, math.ceil(self.window * MICROS / self.limit))
+        window = round(self.window * MICROS)  # whole microseconds, free of float noise
+        return max(1, -(-window // self.limit))
 
     def share(self, parts: int) -> Policy:
         """This policy divided among ``parts`` processes (each gets its share)."""

@@ -31,7 +31,7 @@ class Sent:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, guards: Any = (), wrap: Any = None) -> None:
         self.clock = Clock()
         self.clock.advance(START)
         self.store = MemoryStore(self.clock)
@@ -43,9 +43,11 @@ class Harness:
             passwords=Passwords(4, run_now),
             mailer=self.mail,  # type: ignore[arg-type]
             clock=self.clock,
+            guards=guards,
         )
         self.app = build_app(deps)
-        self.treq = StubTreq(self.app.resource())
+        resource = self.app.resource()
+        self.treq = StubTreq(wrap(resource) if wrap else resource)
 
     def request(
         self,
