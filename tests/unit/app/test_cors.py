@@ -66,7 +66,10 @@ def test_preflight_for_any_path() -> None:
 def test_preflight_from_unlisted_origin_allows_nothing() -> None:
     """A preflight from an unlisted origin is answered without any CORS grant."""
     response, _ = raw(
-        harness(), "OPTIONS", "/api", {"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"}
+        harness(),
+        "OPTIONS",
+        "/api",
+        {"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"},
     )
     assert response.code == 204
     assert response.headers.getRawHeaders("access-control-allow-origin") is None

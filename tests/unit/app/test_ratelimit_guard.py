@@ -22,7 +22,9 @@ def limited(every: int = 10, writes: int = 5, auth: int = 3) -> Harness:
             return holder[0].check(*args)
 
     policies = Policies(
-        Policy("global", every, WINDOW), Policy("writes", writes, WINDOW), Policy("auth", auth, WINDOW)
+        Policy("global", every, WINDOW),
+        Policy("writes", writes, WINDOW),
+        Policy("auth", auth, WINDOW),
     )
     h = Harness(guards=[RateLimitGuard(Lazy(), policies, ClientAddress())])  # type: ignore[arg-type]
     holder.append(MemoryLimiter(h.clock))
@@ -39,7 +41,9 @@ def test_headers_on_every_limited_response() -> None:
         assert headers.getRawHeaders("ratelimit-remaining") == [str(expected)]
         assert headers.getRawHeaders("x-ratelimit-remaining") == [str(expected)]
         assert headers.getRawHeaders("ratelimit-reset") == [str(90 * (10 - expected))]
-        assert headers.getRawHeaders("x-ratelimit-reset") == headers.getRawHeaders("ratelimit-reset")
+        assert headers.getRawHeaders("x-ratelimit-reset") == headers.getRawHeaders(
+            "ratelimit-reset"
+        )
 
 
 def test_429_body_headers_and_honest_retry_after() -> None:

@@ -47,7 +47,9 @@ class FakeRedis:
         if sha not in self.scripts:
             return fail(NoScript("NOSCRIPT No matching script."))
         cost, rest = args[0], args[1:]
-        policies = [Policy("p", rest[i + 1], rest[i] * rest[i + 1] / MICROS) for i in range(0, len(rest), 2)]
+        policies = [
+            Policy("p", rest[i + 1], rest[i] * rest[i + 1] / MICROS) for i in range(0, len(rest), 2)
+        ]
         now = int(self.clock.seconds() * MICROS)
         outcome, finals = gcra.check([self.tats.get(k) for k in keys], now, policies, cost)
         if outcome.allowed:
