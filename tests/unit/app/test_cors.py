@@ -81,3 +81,23 @@ def test_wildcard_echoes_any_origin() -> None:
     _, _, headers = harness(("*",)).request("GET", "/api", headers={"Origin": "http://x.test"})
     assert headers.getRawHeaders("access-control-allow-origin") == ["http://x.test"]
     assert not Cors(["*"]).allows(b"null")
+
+
+def test_cors_headers_on_early_413() -> None:
+    """The 413 written before routing still carries CORS headers for a listed origin."""
+    from twisted.internet.testing import StringTransport
+    from twisted.web.resource import Resource
+
+    from crackershop.site import ShopSite
+
+    site = ShopSite(Resource(), 100, timeout=60, cors=Cors([LISTED]))
+    channel = site.buildProtocol(None)
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    channel.dataReceived(
+        b"POST /api HTTP/1.1\r\nHost: x\r\nOrigin: " + LISTED.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+    )
+    out = transport.value()
+    assert out.startswith(b"HTTP/1.1 413 ")
+    assert b"Access-Control-Allow-Origin: " + LISTED.encode() + b"\r\n" in out
