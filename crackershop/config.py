@@ -164,6 +164,26 @@ def parse_mongo_uri(raw: str) -> str:
     return value
 
 
+def parse_redis_url(raw: str) -> str:
+    value = raw.strip()
+    if value and not value.startswith(("redis://", "unix://")):
+        raise ValueError("a redis://[:password@]host[:port][/db] or unix:///path/redis.sock URL")
+    return value
+
+
+def parse_networks(raw: str) -> tuple[str, ...]:
+    """CIDRs (a bare address is its own /32 or /128), normalised."""
+    import ipaddress
+
+    networks = []
+    for item in parse_list(raw):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"comma separated CIDRs such as 10.0.0.0/8 (not {item!r})") from None
+    return tuple(networks)
+
+
 def parse_workers(raw: str) -> int:
     """``auto`` is -1 (one per core, resolved by the supervisor)."""
     value = raw.strip().lower()
@@ -275,6 +295,52 @@ class Config:
     )
     redis_host: str = setting("REDIS_HOST", "Redis host for shared rate limits", parse_str, "")
     redis_port: int = setting("REDIS_PORT", "Redis port", parse_int(1, 65535), 6379)
+    rate_limit_write_max: int = setting(
+        "RATE_LIMIT_WRITE_MAX",
+        "POST/PUT/PATCH/DELETE requests per client IP per window",
+        parse_int(1, 10_000_000),
+        30,
+        production=500,
+    )
+    rate_limit_auth_max: int = setting(
+        "RATE_LIMIT_AUTH_MAX",
+        "failed register/login/forgotpassword attempts per client IP per window",
+        parse_int(1, 10_000_000),
+        5,
+        production=20,
+    )
+    rate_limit_enabled: bool = setting(
+        "RATE_LIMIT_ENABLED",
+        "false turns every rate limit off (benchmarks only)",
+        parse_bool,
+        True,
+    )
+    redis_url: str = setting(
+        "REDIS_URL",
+        "shared Redis for rate limits (redis://:password@host:port/db or unix:///path); "
+        "overrides REDIS_HOST",
+        parse_redis_url,
+        "",
+        secret=True,
+    )
+    redis_timeout: float = setting(
+        "REDIS_TIMEOUT",
+        "deadline for one rate-limit check in Redis before falling back (bare numbers are ms)",
+        parse_duration("ms"),
+        0.25,
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        "TRUSTED_PROXIES",
+        "CIDRs of proxies whose X-Forwarded-For is believed, comma separated",
+        parse_networks,
+        (),
+    )
+    run_dir: str = setting(
+        "RUN_DIR",
+        "directory for run-time files (the private Redis socket)",
+        parse_str,
+        "./run",
+    )
     log_level: str = setting(
         "LOG_LEVEL",
         "debug, info, warn or error",
@@ -364,7 +430,7 @@ def mask(decl: Setting, value: Any) -> str:
     text = str(value)
     if not decl.secret or not text:
         return text
-    if decl.env == "MONGO_URI":
+    if decl.env in ("MONGO_URI", "REDIS_URL"):
         return mask_uri(text)
     return "********"
 

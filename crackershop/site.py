@@ -9,12 +9,14 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.web.server import Site
 
 from crackershop.app import Dependencies, build_app
+from crackershop.app.cors import Cors, CorsResource
 from crackershop.app.google import GoogleKeys, treq_fetch
 from crackershop.app.http import ShopRequest
 from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
 from crackershop.mail import OutboxMailer
+from crackershop.ratelimit import make_limiting
 from crackershop.store.interfaces import IStore
 
 
@@ -30,6 +32,7 @@ class ShopSite(Site):
         timeout: float,
         max_upload_size: int = 5 * 1024 * 1024,
         max_upload_files: int = 5,
+        cors: Any = None,
     ) -> None:
         super().__init__(resource, timeout=timeout)
         self.max_body_size = max_body_size
@@ -37,6 +40,7 @@ class ShopSite(Site):
         self.max_upload_files = max_upload_files
         # A multipart form carries its images beside ordinary fields.
         self.max_form_size = max_upload_size * max_upload_files + max_body_size
+        self.cors = cors
 
     def log(self, request: Any) -> None:
         return None
@@ -48,6 +52,9 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
     def in_thread(f: Any, *args: Any) -> Any:
         return deferToThreadPool(reactor, pool, f, *args)
 
+    limiting = make_limiting(reactor, config)
+    if limiting.limiter is not None:
+        reactor.addSystemEventTrigger("before", "shutdown", limiting.limiter.close)
     deps = Dependencies(
         store=store,
         tokens=Tokens(config.jwt_secret, config.jwt_expire, reactor),
@@ -56,6 +63,8 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         clock=reactor,
         environment=config.environment,
         public_url=config.public_url,
+        guards=limiting.guards,
+        readiness=limiting.readiness,
         google_client_id=config.google_client_id,
         google_keys=GoogleKeys(config.google_certs_url, treq_fetch(reactor), reactor)
         if config.google_client_id
@@ -64,4 +73,12 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         order_repair_after=config.order_repair_after,
     )
     app = build_app(deps)
-    return ShopSite(resource(app), config.max_request_size, timeout=max(config.request_timeout, 60))
+    cors = Cors(config.allowed_origins)
+    return ShopSite(
+        CorsResource(resource(app), cors),
+        config.max_request_size,
+        timeout=max(config.request_timeout, 60),
+        max_upload_size=config.max_upload_size,
+        max_upload_files=config.max_upload_files,
+        cors=cors,
+    )

@@ -142,6 +142,10 @@ class Server(Process):
             "BCRYPT_ROUNDS": "4",
             "DATA_DIR": str(workdir / "data" / "db"),
             "MAIL_OUTBOX": str(workdir / "outbox"),
+            # tests of other features send more than a client's real limits
+            "RATE_LIMIT_MAX_REQUESTS": "1000000",
+            "RATE_LIMIT_WRITE_MAX": "1000000",
+            "RATE_LIMIT_AUTH_MAX": "1000000",
         }
         settings.update(env or {})
         self.settings = settings

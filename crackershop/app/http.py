@@ -60,8 +60,12 @@ def dumps(body: Any) -> bytes:
     )
 
 
+# Reason phrases twisted.web does not know.
+PHRASES = {429: b"Too Many Requests"}
+
+
 def render(request: IRequest, status: int, body: Any) -> bytes:
-    request.setResponseCode(status)
+    request.setResponseCode(status, PHRASES.get(status))
     request.setHeader(b"content-type", JSON_TYPE)
     return dumps(body)
 
@@ -247,6 +251,10 @@ class ShopRequest(server.Request):
         body = dumps(envelope(error))
         head = [b"HTTP/1.1 413 Payload Too Large", b"Content-Type: " + JSON_TYPE]
         head += [name.title() + b": " + value for name, value in SECURITY_HEADERS]
+        cors = getattr(getattr(self.channel, "site", None), "cors", None)
+        if cors is not None:
+            origin = self.requestHeaders.getRawHeaders(b"origin", [b""])[0]
+            head += [name + b": " + value for name, value in cors.headers(origin)]
         head += [b"Content-Length: %d" % len(body), b"Connection: close", b"", b""]
         transport = self.channel.transport
         if transport is not None:

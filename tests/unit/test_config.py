@@ -108,3 +108,33 @@ def test_parsers() -> None:
     assert parse_size("512kb") == 512 * 1024
     with pytest.raises(ValueError):
         parse_size("-1mb")
+
+
+def test_rate_limit_settings() -> None:
+    """The limiter settings have API.md's defaults, REDIS_URL is masked, CIDRs are checked."""
+    dev, _ = load({}, {"JWT_SECRET": STRONG})
+    prod, _ = load({}, {"JWT_SECRET": STRONG, "NODE_ENV": "production"})
+    assert (dev.rate_limit_max_requests, dev.rate_limit_write_max, dev.rate_limit_auth_max) == (
+        100,
+        30,
+        5,
+    )
+    assert (prod.rate_limit_max_requests, prod.rate_limit_write_max, prod.rate_limit_auth_max) == (
+        1000,
+        500,
+        20,
+    )
+    config, _ = load(
+        {},
+        {
+            "JWT_SECRET": STRONG,
+            "REDIS_URL": "redis://:hunter22@cache:6380/3",
+            "TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7",
+        },
+    )
+    assert config.masked()["REDIS_URL"] == "redis://:********@cache:6380/3"
+    assert config.trusted_proxies == ("10.0.0.0/8", "192.168.1.7/32")
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        load({}, {"JWT_SECRET": STRONG, "TRUSTED_PROXIES": "10.0.0.0/33"})
+    with pytest.raises(ConfigError, match="REDIS_URL=\\(hidden\\)"):
+        load({}, {"JWT_SECRET": STRONG, "REDIS_URL": "http://:pw@x"})

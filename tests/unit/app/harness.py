@@ -32,7 +32,7 @@ class Sent:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, guards: Any = (), wrap: Any = None) -> None:
         self.clock = Clock()
         self.clock.advance(START)
         self.store = MemoryStore(self.clock)
@@ -45,9 +45,11 @@ class Harness:
             passwords=self.app_passwords,
             mailer=self.mail,  # type: ignore[arg-type]
             clock=self.clock,
+            guards=guards,
         )
         self.app = build_app(deps)
-        self.treq = StubTreq(resource(self.app))
+        root = resource(self.app)
+        self.treq = StubTreq(wrap(root) if wrap else root)
 
     def request(
         self,

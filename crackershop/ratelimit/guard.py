@@ -1,0 +1,111 @@
+"""The router guard that applies the three limiters to every request.
+
+One check per request covers every limiter that applies (global; writes for
+POST/PUT/PATCH/DELETE; auth for register/login/forgotpassword), all or none.
+The auth limiter counts failures only: the attempt takes its token up front
+(so parallel attempts cannot outrun the limit) and gets it back when the
+response is not a 4xx.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+import attr
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+
+from crackershop.errors import RateLimited
+from crackershop.ratelimit.clientip import ClientAddress
+from crackershop.ratelimit.interfaces import MICROS, Bucket, IRateLimiter, Outcome, Policy
+
+if TYPE_CHECKING:
+    from crackershop.app.routing import Route
+
+log = Logger()
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+AUTH_PATHS = frozenset(
+    {"/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/forgotpassword"}
+)
+EXEMPT_PATHS = frozenset({"/health", "/ready"})
+MESSAGE = "Too many requests, please try again later"
+
+
+@attr.s(auto_attribs=True, frozen=True)
+class Policies:
+    every: Policy
+    writes: Policy
+    auth: Policy
+
+
+def seconds(micros: int) -> int:
+    return math.ceil(micros / MICROS)
+
+
+def headers_for(outcome: Outcome) -> dict[str, str]:
+    """The RateLimit-* headers of the bucket that binds: the one that refused,
+    or else the one with the fewest requests left."""
+    buckets = list(outcome.buckets)
+    shown: Bucket
+    if outcome.allowed:
+        shown = min(buckets, key=lambda b: (b.remaining, -b.reset))
+    else:
+        shown = max(buckets, key=lambda b: b.retry)
+    policy = shown.policy
+    values = {
+        "Limit": str(policy.limit),
+        "Remaining": str(shown.remaining),
+        "Reset": str(seconds(shown.reset)),
+    }
+    headers = {}
+    for name, value in values.items():
+        headers[f"RateLimit-{name}"] = value
+        headers[f"X-RateLimit-{name}"] = value
+    headers["RateLimit-Policy"] = f"{policy.limit};w={math.ceil(policy.window)}"
+    if not outcome.allowed:
+        headers["Retry-After"] = str(max(1, seconds(shown.retry)))
+    return headers
+
+
+class RateLimitGuard:
+    def __init__(self, limiter: IRateLimiter, policies: Policies, clients: ClientAddress) -> None:
+        self.limiter = limiter
+        self.policies = policies
+        self.clients = clients
+
+    def applied(self, route: Route) -> Sequence[Policy]:
+        policies = [self.policies.every]
+        if route.method in WRITES:
+            policies.append(self.policies.writes)
+        if route.path in AUTH_PATHS:
+            policies.append(self.policies.auth)
+        return policies
+
+    async def __call__(self, request: IRequest, route: Route) -> None:
+        if route.path in EXEMPT_PATHS:
+            return
+        key = self.clients.key(request)
+        policies = self.applied(route)
+        outcome = await self.limiter.check(key, policies, 1)
+        headers = headers_for(outcome)
+        if not outcome.allowed:
+            raise RateLimited(MESSAGE, headers=headers)
+        for name, value in headers.items():
+            request.setHeader(name.encode("ascii"), value.encode("ascii"))
+        if self.policies.auth in policies:
+            finished = cast(Any, request).notifyFinish()
+            finished.addCallbacks(lambda _: self._settle(request, key), lambda _: None)
+
+    def _settle(self, request: IRequest, key: str) -> None:
+        code = int(getattr(request, "code", 200))
+        if 400 <= code < 500:
+            return  # a failure: the token stays taken
+        d = self.limiter.check(key, [self.policies.auth], -1)
+        d.addErrback(self._refund_failed)
+
+    def _refund_failed(self, failure: Failure) -> None:
+        log.failure("giving back an auth rate-limit token failed", failure)
