@@ -13,6 +13,7 @@ from crackershop.app.auth import Authenticator, AuthHandlers
 from crackershop.app.categories import CategoryHandlers
 from crackershop.app.chit import ChitHandlers
 from crackershop.app.content import BannerHandlers, NotificationHandlers
+from crackershop.app.dashboard import DashboardHandlers
 from crackershop.app.google import GoogleKeys, GoogleSignIn
 from crackershop.app.notify import Notifier
 from crackershop.app.openapi import document
@@ -76,6 +77,7 @@ def build_app(deps: Dependencies) -> Klein:
         NotificationHandlers(deps.store),
         ChitHandlers(deps.store, notifier, deps.clock),
         SettingsHandlers(deps.store),
+        DashboardHandlers(deps.store.dashboard, deps.clock),
         OrderHandlers(
             deps.store, deps.clock, notifier, deps.order_max_lines, deps.order_repair_after
         ),
