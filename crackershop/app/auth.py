@@ -179,14 +179,10 @@ class AuthHandlers:
             doc["mobileNumber"] = body.mobileNumber
         if body.avatar:
             doc["avatar"] = body.avatar
-        added = await self.uploads.save(call, "avatar")
-        if added:
-            doc["avatar"] = added[0]
-        try:
+        async with self.uploads.attached(call, "avatar") as added:
+            if added:
+                doc["avatar"] = added[0]
             user = await self.store.users.create(doc)
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
         return self.session(user, 201)
 
     async def login(self, call: Call) -> Reply:
@@ -244,18 +240,13 @@ class AuthHandlers:
         body: UpdateDetailsBody = call.body
         changes = body.model_dump(exclude_unset=True)
         user = call.require_user()
-        added = await self.uploads.save(call, "avatar")
-        if added:
-            changes["avatar"] = added[0]
-        try:
+        async with self.uploads.attached(call, "avatar") as added:
+            if added:
+                changes["avatar"] = added[0]
             updated = await self.store.users.update(user["_id"], changes) if changes else user
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
-        if updated is None:
-            raise NotFound("User not found")
-        if user.get("avatar") != updated.get("avatar"):
-            await self.uploads.discard([user.get("avatar")])
+            if updated is None:
+                raise NotFound("User not found")
+        await self.uploads.replaced([user.get("avatar")], [updated.get("avatar")])
         return ok(public_user(updated))
 
     async def change_password(self, call: Call) -> Reply:
