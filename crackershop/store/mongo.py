@@ -37,11 +37,31 @@ def open_pool(uri: str, pool_size: int) -> ConnectionPool:
     it open, so MONGO_MAX_POOL_SIZE is the number of connections a process
     holds; after an outage each connection retries with a back-off capped at
     two seconds (the default is a minute), so the whole pool is back soon
-    after the database is.
+    after the database is. TLS and credentials come from the URI
+    (crackershop/store/connect.py).
     """
-    return ConnectionPool(
-        uri, pool_size=pool_size, retry_delay=0.5, max_delay=2.0, codec_options=CODEC
+    from crackershop.store.connect import connection_settings
+
+    settings = connection_settings(uri)
+    pool = ConnectionPool(
+        uri,
+        pool_size=pool_size,
+        retry_delay=0.5,
+        max_delay=2.0,
+        codec_options=CODEC,
+        ssl_context_factory=settings.tls,
     )
+    if settings.credentials is not None:
+        c = settings.credentials
+        d = pool.authenticate(c.source, c.username, c.password, c.mechanism)
+        d.addErrback(
+            lambda f: log.error(
+                "MongoDB authentication as {user} failed: {error}",
+                user=c.username,
+                error=str(f.value).replace(c.password, "********"),
+            )
+        )
+    return pool
 
 
 def database_name(uri: str, default: str) -> str:
