@@ -55,9 +55,7 @@ def server_options(cert_path: str, key_path: str) -> Any:
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError):
-        raise TLSSetupError(
-            f"TLS_KEY {key_path}: not an unencrypted PEM private key"
-        ) from None
+        raise TLSSetupError(f"TLS_KEY {key_path}: not an unencrypted PEM private key") from None
     try:
         options = CertificateOptions(
             privateKey=PKey.from_cryptography_key(key),  # type: ignore[arg-type]

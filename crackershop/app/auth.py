@@ -111,7 +111,7 @@ class AuthHandlers:
                 body=RegisterBody,
                 files={"avatar": 1},
             ),
-            Route("POST", f"{p}/login", self.login, "Log in", body=LoginBody),
+            Route("POST", f"{p}/login", self.login, "Log in", body=LoginBody, statuses=(401, 403)),
             Route(
                 "POST",
                 f"{p}/forgotpassword",

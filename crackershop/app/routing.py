@@ -133,6 +133,10 @@ class Route:
     query: Sequence[str] = ()
     # multipart/form-data file fields this route accepts, with how many each
     files: Mapping[str, int] = attr.Factory(dict)
+    # error statuses beyond those its access and body imply (for the document)
+    statuses: Sequence[int] = ()
+    # media types of a success that is not JSON (for the document)
+    produces: Sequence[str] = ()
 
 
 class Authenticate:
