@@ -17,4 +17,3 @@ def no_internals(ctx: Any, response: Any, case: Any) -> None:
     for leak in LEAKS:
         if leak in text:
             raise AssertionError(f"response leaks internals ({leak!r}): {text[:300]}")
-    return None

@@ -41,11 +41,11 @@ def client_context(ca: trustme.CA, version: ssl.TLSVersion) -> ssl.SSLContext:
 
 def handshake(port: int, ctx: ssl.SSLContext) -> bytes:
     """Shake hands with 127.0.0.1:port; the server's certificate (DER)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            der = tls.getpeercert(binary_form=True)
-            assert der is not None
-            return der
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:  # closes raw too
+        der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        return der
 
 
 def test_https_serves_tls12_and_up_only(tmp_path: Path, secantus: Secantus) -> None:
@@ -127,7 +127,7 @@ def test_unusable_certificate_stops_start_up(tmp_path: Path, problem: str) -> No
     one line naming the file and exit code 1, no traceback."""
     ca = trustme.CA()
     cert, key = write_pair(ca, tmp_path, "a")
-    other_cert, other_key = write_pair(trustme.CA(), tmp_path, "b")
+    _, other_key = write_pair(trustme.CA(), tmp_path, "b")
     if problem == "missing":
         cert = tmp_path / "absent.crt"
     elif problem == "mismatched":
