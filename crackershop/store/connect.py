@@ -117,5 +117,8 @@ def client_tls(host: str, ca_file: Optional[str], key_file: Optional[str]) -> An
                 f"MONGO_URI tlsCertificateKeyFile {key_file}: not a PEM certificate and key"
             ) from None
     return optionsForClientTLS(
-        host, trustRoot=trust, clientCertificate=client, raiseMinimumTo=TLSVersion.TLSv1_2
+        host,
+        trustRoot=trust,
+        clientCertificate=client,
+        extraCertificateOptions={"raiseMinimumTo": TLSVersion.TLSv1_2},
     )

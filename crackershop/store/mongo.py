@@ -27,6 +27,9 @@ T = TypeVar("T")
 _Connection.noisy = False
 _Pinger.noisy = False
 
+# Unauthorized, AuthenticationFailed
+NOT_AUTHORIZED = (13, 18)
+
 CODEC: CodecOptions[Any] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 
 
@@ -94,6 +97,14 @@ class Mongo:
         except DuplicateKeyError:
             raise DuplicateKey(unique or "value") from None
         except (TimeoutError, CancelledError, PyMongoError, ConnectionError) as e:
+            if isinstance(e, OperationFailure) and e.code in NOT_AUTHORIZED:
+                # the server is there but refuses us: MONGO_URI's credentials
+                log.error(
+                    "the database refused this server (check MONGO_URI's user, password and "
+                    "authSource; the user needs SCRAM-SHA-1): {error}",
+                    error=str(e)[:300],
+                )
+                raise DatabaseUnavailable() from None
             if isinstance(e, OperationFailure) and not _is_transient(e):
                 raise
             log.warn("database call failed: {error}", error=repr(e))
@@ -101,6 +112,8 @@ class Mongo:
 
     async def ping(self) -> None:
         await self.run(lambda: self.db.command("ping"))
+        # ping needs no login; a read shows whether the server accepts ours
+        await self.run(lambda: self.db["users"].find_one({}, {"_id": 1}))
 
 
 async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
