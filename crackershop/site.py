@@ -45,7 +45,7 @@ class ShopSite(Site):
         # closed after ``timeout``.
         self.arrival_timeout = arrival_timeout
         self.hsts_max_age = hsts_max_age
-        self.protocol = channel_factory(max_headers, max_headers_size)
+        self.protocol = channel_factory(max_headers, max_headers_size)  # type: ignore[method-assign]
         self.max_body_size = max_body_size
         self.max_upload_size = max_upload_size
         self.max_upload_files = max_upload_files

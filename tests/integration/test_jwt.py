@@ -48,16 +48,15 @@ ATTACKS: dict[str, Callable[[str], str]] = {
         _b64({"alg": "None"}) + "." + _b64(_claims(uid)) + "." + _b64(b"sig")
     ),
     "unsigned-two-parts": lambda uid: _b64({"alg": "HS256"}) + "." + _b64(_claims(uid)),
-    "empty-signature": lambda uid: jwt.encode(_claims(uid), SECRET, "HS256").rsplit(".", 1)[0]
-    + ".",
+    "empty-signature": lambda uid: (
+        jwt.encode(_claims(uid), SECRET, "HS256").rsplit(".", 1)[0] + "."
+    ),
     "hs512": lambda uid: jwt.encode(_claims(uid), SECRET + "-" * 30, "HS512"),
     "rs256": lambda uid: jwt.encode(_claims(uid), RSA_KEY, "RS256"),
     "rs-hs-confusion": lambda uid: _hs256_with(RSA_PUBLIC, _claims(uid)),
     "other-secret": lambda uid: jwt.encode(_claims(uid), "x" * 40, "HS256"),
     "no-exp": lambda uid: jwt.encode({"id": uid, "iat": int(time.time())}, SECRET, "HS256"),
-    "expired": lambda uid: jwt.encode(
-        _claims(uid, exp=int(time.time()) - 3600), SECRET, "HS256"
-    ),
+    "expired": lambda uid: jwt.encode(_claims(uid, exp=int(time.time()) - 3600), SECRET, "HS256"),
     "exp-as-string": lambda uid: jwt.encode(_claims(uid, exp="9999999999"), SECRET, "HS256"),
     "id-not-objectid": lambda uid: jwt.encode(_claims("../" + uid), SECRET, "HS256"),
     "id-as-object": lambda uid: jwt.encode(_claims({"$ne": None}), SECRET, "HS256"),  # type: ignore[arg-type]
