@@ -25,7 +25,7 @@ from tests.support import ROOT, Secantus, Server, make_admin, register, tool, un
 pytest.importorskip("schemathesis", reason="schemathesis needs Python 3.11+")
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
-FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "45"))
+FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "35"))
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
     "response_schema_conformance,no_internals"
