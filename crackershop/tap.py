@@ -130,7 +130,10 @@ def makeService(options: Options) -> IService:
     database.setServiceParent(root)
     repair = RepairService(reactor, config.order_repair_after)
     repair.setServiceParent(root)
-    http = HttpService(reactor, config.host, config.port)
+    tls = (config.tls_cert, config.tls_key) if config.tls_cert else None
+    http = HttpService(
+        reactor, config.host, config.port, tls, config.http_redirect_port, config.public_url
+    )
     http.setServiceParent(root)
 
     def start() -> None:
@@ -139,6 +142,11 @@ def makeService(options: Options) -> IService:
             version=__version__,
             environment=config.environment,
         )
+        try:
+            http.prepare()
+        except Exception as e:
+            fail(reactor, str(e))
+            return
         d = database.connect()
         d.addCallback(_start_repair, repair, reactor, config)
         d.addCallback(lambda store: http.listen(make_site(reactor, config, store)))
@@ -176,6 +184,10 @@ async def _const(value: str) -> str:
 def _reason(failure: Failure) -> str:
     from twisted.internet.error import CannotListenError
 
+    from crackershop.tls import TLSSetupError
+
+    if failure.check(TLSSetupError):
+        return str(failure.value)
     if failure.check(CannotListenError):
         err: Any = failure.value
         where = err.interface or "0.0.0.0"  # noqa: S104 (naming the wildcard, not binding it)

@@ -24,6 +24,7 @@ from crackershop.app.security import Passwords, Tokens
 from crackershop.app.service import ServiceHandlers
 from crackershop.app.settings import SettingsHandlers
 from crackershop.app.uploads import Uploads
+from crackershop.app.usercache import UserCache
 from crackershop.app.users import UserHandlers
 from crackershop.mail import IMailer
 from crackershop.store.interfaces import IStore
@@ -44,6 +45,10 @@ class Dependencies:
     google_keys: Optional[GoogleKeys] = None
     order_max_lines: int = 50
     order_repair_after: float = 60.0
+    # handling deadline per request (503 after); None: no deadline
+    request_timeout: Optional[float] = None
+    # how long a worker reuses a token's user record; 0: read it every time
+    auth_cache_ttl: float = 0.0
 
 
 class HasRoutes(Protocol):
@@ -52,7 +57,15 @@ class HasRoutes(Protocol):
 
 def build_app(deps: Dependencies) -> Klein:
     app = Klein()
-    router = Router(app, Authenticator(deps.store, deps.tokens), deps.guards)
+    users = UserCache(deps.store.users, deps.clock, deps.auth_cache_ttl)
+    deps = attr.evolve(deps, store=users.store_view(deps.store))
+    router = Router(
+        app,
+        Authenticator(deps.store, deps.tokens, users),
+        deps.guards,
+        clock=deps.clock,
+        timeout=deps.request_timeout,
+    )
     spec: dict[str, Any] = {}
     notifier = Notifier(deps.store)
     uploads = Uploads(deps.store.uploads, deps.public_url)

@@ -29,6 +29,7 @@ from crackershop.app.security import (
     new_reset_token,
 )
 from crackershop.app.uploads import Uploads
+from crackershop.app.usercache import UserCache
 from crackershop.app.views import public_user
 from crackershop.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from crackershop.mail import IMailer
@@ -42,13 +43,16 @@ BAD_CREDENTIALS = "Invalid email or password"
 class Authenticator:
     """Finds the user behind a request's bearer token.
 
-    The user record is read on every request, so blocking a user or
-    changing a password takes effect at once.
+    The user record is read for every request (through ``users``, a brief
+    per-worker cache whose bound is documented in usercache.py), so
+    blocking a user or changing a password takes effect at once on this
+    worker and within AUTH_CACHE_TTL on the others.
     """
 
-    def __init__(self, store: IStore, tokens: Tokens) -> None:
+    def __init__(self, store: IStore, tokens: Tokens, users: Optional[UserCache] = None) -> None:
         self.store = store
         self.tokens = tokens
+        self.users = users
 
     async def __call__(self, request: IRequest, required: bool) -> Optional[dict[str, Any]]:
         header = request.getHeader(b"authorization") or b""
@@ -64,7 +68,10 @@ class Authenticator:
             if required:
                 raise Unauthorized("Not authorized, token is invalid or expired") from None
             return None
-        user = await self.store.users.get(user_id)
+        if self.users is not None:
+            user = await self.users.get(user_id)
+        else:
+            user = await self.store.users.get(user_id)
         if user is None or payload.get("tv", 0) != user.get("tokenVersion", 0):
             if required:
                 raise Unauthorized("Not authorized, token is no longer valid")
@@ -104,7 +111,7 @@ class AuthHandlers:
                 body=RegisterBody,
                 files={"avatar": 1},
             ),
-            Route("POST", f"{p}/login", self.login, "Log in", body=LoginBody),
+            Route("POST", f"{p}/login", self.login, "Log in", body=LoginBody, statuses=(401, 403)),
             Route(
                 "POST",
                 f"{p}/forgotpassword",

@@ -60,7 +60,17 @@ class Uploads:
         self.public_url = public_url.rstrip("/")
 
     def routes(self) -> list[Route]:
-        return [Route("GET", "/uploads/{name}", self.serve, "An uploaded image", tag="uploads")]
+        return [
+            Route(
+                "GET",
+                "/uploads/{name}",
+                self.serve,
+                "An uploaded image",
+                tag="uploads",
+                statuses=(304,),
+                produces=("image/jpeg", "image/png", "image/webp", "image/gif"),
+            )
+        ]
 
     def url(self, name: str, base: str) -> str:
         return f"{self.public_url or base}{PREFIX}{name}"
