@@ -89,6 +89,7 @@ class Agent:
         family: int,
         grace: float,
         debug_header: bool,
+        accept_cap: int,
     ) -> None:
         self.reactor = reactor
         self.worker_id = worker_id
@@ -96,6 +97,7 @@ class Agent:
         self.family = family
         self.grace = grace
         self.debug_header = debug_header
+        self.accept_cap = accept_cap
         self.transport: Any = None
         self.port: Any = None
         self.connections = Connections(reactor)
@@ -133,7 +135,7 @@ class Agent:
         if self.debug_header:
             with_headers(site, {b"x-worker": str(self.worker_id).encode()})
         self.connections.install(site)
-        self.port = adopt(self.reactor, _listen_fd(), self.family, site)
+        self.port = adopt(self.reactor, _listen_fd(), self.family, site, self.accept_cap)
         with contextlib.suppress(OSError):
             os.close(_listen_fd())  # the port holds its own duplicate
         log.info("worker {id} serving (pid {pid})", id=self.worker_id, pid=os.getpid())

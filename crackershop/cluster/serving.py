@@ -5,6 +5,7 @@ the development header naming the worker. Generic twisted.web, no app code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any, Callable
 
@@ -15,9 +16,12 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 # Twisted accepts up to 100 (and growing) connections per wakeup; a worker
-# woken first would take a whole burst. A small cap lets the other workers,
-# woken by the same readiness of the shared socket, take their share.
-ACCEPT_CAP = 1
+# woken first would take a whole burst. Capping that alone is not enough: the
+# first worker is back in epoll_wait before its sibling is scheduled, so after
+# each accepting wakeup it also steps aside for ACCEPT_PAUSE. The environment
+# variables are for benchmarks (scripts/bench-cluster), not settings.
+ACCEPT_CAP = int(os.environ.get("CRACKERSHOP_ACCEPT_CAP", "1"))
+ACCEPT_PAUSE = float(os.environ.get("CRACKERSHOP_ACCEPT_PAUSE", "0.001"))
 # While draining, a keep-alive connection idle this long is closed; busier
 # ones are closed after their next response (Connection: close), which
 # avoids closing a connection a client is just reusing.
@@ -25,15 +29,32 @@ DRAIN_IDLE = 0.5
 DRAIN_TICK = 0.1
 
 
-def adopt(reactor: Any, fd: int, family: int, site: Site, cap: int = ACCEPT_CAP) -> Any:
+def adopt(
+    reactor: Any,
+    fd: int,
+    family: int,
+    site: Site,
+    cap: int = ACCEPT_CAP,
+    pause: float = ACCEPT_PAUSE,
+) -> Any:
     """Serve ``site`` on an inherited listening socket."""
     port = reactor.adoptStreamPort(fd, family, site)
     original = port.doRead
 
+    def resume() -> None:
+        if port.connected and not port.disconnecting:
+            port.startReading()
+
     def doRead() -> Any:
         # tcp.Port re-tunes numberAccepts after every wakeup; clamp it again.
         port.numberAccepts = min(port.numberAccepts, cap)
-        return original()
+        before = port.sessionno
+        result = original()
+        if pause > 0 and port.sessionno != before and port.connected:
+            # Step aside so a sibling woken by the same burst gets a turn.
+            port.stopReading()
+            reactor.callLater(pause, resume)
+        return result
 
     port.doRead = doRead
     port.numberAccepts = min(port.numberAccepts, cap)

@@ -27,6 +27,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         WORKER_ID_ENV,
         config_from_env,
     )
+    from crackershop.cluster.serving import ACCEPT_CAP
 
     if WORKER_ID_ENV not in os.environ:
         sys.stderr.write("crackershop: this command is started by the server's master process\n")
@@ -51,6 +52,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         int(os.environ.get(FAMILY_ENV, "2")),
         config.graceful_timeout,
         debug_header=not config.production,
+        accept_cap=ACCEPT_CAP,
     )
     agent.open_channel()
     predicate = LogLevelFilterPredicate(defaultLogLevel=LEVELS[config.log_level])
@@ -67,6 +69,7 @@ def _serving(reactor: Any, config: Any) -> Any:
     """The worker's database pool and site, once the database answers."""
     from twisted.internet.defer import Deferred
 
+    from crackershop.config import mask_uri
     from crackershop.runtime import database_service
     from crackershop.site import make_site
 
@@ -76,7 +79,11 @@ def _serving(reactor: Any, config: Any) -> Any:
 
     async def ready() -> Any:
         store = await database.connect()
-        await store.ping()
+        try:
+            await store.ping()
+        except Exception as e:
+            where = mask_uri(config.mongo_uri)
+            raise RuntimeError(f"the database at {where} does not answer: {e}") from e
         return make_site(reactor, config, store)
 
     return Deferred.fromCoroutine(ready())
