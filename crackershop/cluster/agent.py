@@ -21,8 +21,9 @@ from twisted.python.failure import Failure
 from twisted.web.server import Site
 from zope.interface import implementer
 
-from crackershop.cluster.channel import FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
-from crackershop.cluster.serving import Connections, adopt, with_headers
+from crackershop.cluster.board import AcceptBoard
+from crackershop.cluster.channel import BOARD_FD, FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
+from crackershop.cluster.serving import Balance, Connections, adopt, with_headers
 
 log = Logger()
 
@@ -101,6 +102,7 @@ class Agent:
         self.transport: Any = None
         self.port: Any = None
         self.connections = Connections(reactor)
+        self.balance = Balance(_board(), worker_id, self.connections)
         self.exit_code = 0
         self._draining = False
         self._stopping = False
@@ -135,7 +137,10 @@ class Agent:
         if self.debug_header:
             with_headers(site, {b"x-worker": str(self.worker_id).encode()})
         self.connections.install(site)
-        self.port = adopt(self.reactor, _listen_fd(), self.family, site, self.accept_cap)
+        self.balance.publish()
+        self.port = adopt(
+            self.reactor, _listen_fd(), self.family, site, self.balance, self.accept_cap
+        )
         with contextlib.suppress(OSError):
             os.close(_listen_fd())  # the port holds its own duplicate
         log.info("worker {id} serving (pid {pid})", id=self.worker_id, pid=os.getpid())
@@ -175,6 +180,7 @@ class Agent:
             self._stop()
             return
         log.info("worker {id} draining", id=self.worker_id)
+        self.balance.withdraw()
         self.port.stopListening()
         self.reactor.callLater(self.grace + 1.0, self._stop)
         self.connections.drain().addCallback(lambda _: self._stop())
@@ -202,6 +208,13 @@ class Agent:
     def _exit(self) -> None:
         if self.reactor.running:
             self.reactor.stop()
+
+
+def _board() -> Optional[AcceptBoard]:
+    try:
+        return AcceptBoard(BOARD_FD)
+    except (OSError, ValueError):
+        return None
 
 
 def _listen_fd() -> int:

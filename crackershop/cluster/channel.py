@@ -1,8 +1,9 @@
 """The private control channel between the master and one worker.
 
-A worker inherits three extra file descriptors: the shared listening socket,
-a pipe it writes messages to the master on, and a pipe it reads the master's
-messages from. Messages are JSON objects, one per line, with a ``t`` field:
+A worker inherits four extra file descriptors: the shared listening socket,
+a pipe it writes messages to the master on, a pipe it reads the master's
+messages from, and the accept board (:mod:`crackershop.cluster.board`).
+Messages are JSON objects, one per line, with a ``t`` field:
 
 worker -> master: ``ready``, ``hb`` (heartbeat with stats), ``log`` (a
 twisted.logger event as JSON), ``fatal`` (why it cannot boot).
@@ -22,6 +23,7 @@ from crackershop.config import Config
 LISTEN_FD = 3
 TO_MASTER_FD = 4
 FROM_MASTER_FD = 5
+BOARD_FD = 6
 
 CONFIG_ENV = "CRACKERSHOP_WORKER_CONFIG"
 WORKER_ID_ENV = "CRACKERSHOP_WORKER_ID"

@@ -25,7 +25,9 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from twisted.python.logfile import LogFile
 
+from crackershop.cluster.board import AcceptBoard
 from crackershop.cluster.channel import (
+    BOARD_FD,
     CONFIG_ENV,
     FAMILY_ENV,
     FROM_MASTER_FD,
@@ -98,6 +100,7 @@ class Master(MultiService):
         self.socket: Optional[socket.socket] = None
         self.embedded: Any = None
         self.logfile: Optional[LogFile] = None
+        self.board = AcceptBoard.create()
         self.supervisor = Supervisor(
             reactor,
             self._spawn,
@@ -105,6 +108,7 @@ class Master(MultiService):
             Policy(graceful_timeout=config.graceful_timeout, max_memory=config.max_memory),
             rss,
             self._fatal,
+            not_accepting=self.board.clear,
         )
         self._uri = config.mongo_uri
         self._stopped: Optional[Deferred[None]] = None
@@ -219,6 +223,7 @@ class Master(MultiService):
                 LISTEN_FD: self.socket.fileno(),
                 TO_MASTER_FD: "r",
                 FROM_MASTER_FD: "w",
+                BOARD_FD: self.board.fd,
             },
         )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -15,13 +15,19 @@ from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from crackershop.cluster.board import AcceptBoard
+
 # Twisted accepts up to 100 (and growing) connections per wakeup; a worker
 # woken first would take a whole burst. Capping that alone is not enough: the
-# first worker is back in epoll_wait before its sibling is scheduled, so after
-# each accepting wakeup it also steps aside for ACCEPT_PAUSE. The environment
-# variables are for benchmarks (scripts/bench-cluster), not settings.
-ACCEPT_CAP = int(os.environ.get("CRACKERSHOP_ACCEPT_CAP", "1"))
+# first worker is back in epoll_wait before its sibling is even scheduled. So
+# a worker holding more connections than its least busy sibling (the accept
+# board) also steps aside for ACCEPT_PAUSE, at most MAX_DEFERRALS times in a
+# row (a hung sibling must not stall it). The environment variables are for
+# benchmarks (scripts/bench-cluster), not settings.
+ACCEPT_CAP = int(os.environ.get("CRACKERSHOP_ACCEPT_CAP", "4"))
 ACCEPT_PAUSE = float(os.environ.get("CRACKERSHOP_ACCEPT_PAUSE", "0.001"))
+ACCEPT_SLACK = 1
+MAX_DEFERRALS = 5
 # While draining, a keep-alive connection idle this long is closed; busier
 # ones are closed after their next response (Connection: close), which
 # avoids closing a connection a client is just reusing.
@@ -29,11 +35,42 @@ DRAIN_IDLE = 0.5
 DRAIN_TICK = 0.1
 
 
+class Balance:
+    """Whether this worker should accept now, from the shared board."""
+
+    def __init__(self, board: Optional[AcceptBoard], worker_id: int, connections: Connections):
+        self.board = board
+        self.worker_id = worker_id
+        self.connections = connections
+        self.deferrals = 0
+        connections.changed = self.publish
+
+    def publish(self) -> None:
+        if self.board is not None:
+            self.board.set(self.worker_id, len(self.connections.open))
+
+    def withdraw(self) -> None:
+        if self.board is not None:
+            self.board.clear(self.worker_id)
+
+    def should_wait(self) -> bool:
+        if self.board is None:
+            return False
+        least = self.board.least_other(self.worker_id)
+        mine = len(self.connections.open)
+        if least is not None and mine > least + ACCEPT_SLACK and self.deferrals < MAX_DEFERRALS:
+            self.deferrals += 1
+            return True
+        self.deferrals = 0
+        return False
+
+
 def adopt(
     reactor: Any,
     fd: int,
     family: int,
     site: Site,
+    balance: Optional[Balance] = None,
     cap: int = ACCEPT_CAP,
     pause: float = ACCEPT_PAUSE,
 ) -> Any:
@@ -46,15 +83,14 @@ def adopt(
             port.startReading()
 
     def doRead() -> Any:
-        # tcp.Port re-tunes numberAccepts after every wakeup; clamp it again.
-        port.numberAccepts = min(port.numberAccepts, cap)
-        before = port.sessionno
-        result = original()
-        if pause > 0 and port.sessionno != before and port.connected:
-            # Step aside so a sibling woken by the same burst gets a turn.
+        if balance is not None and balance.should_wait():
+            # A sibling holds fewer connections: give it this wakeup.
             port.stopReading()
             reactor.callLater(pause, resume)
-        return result
+            return None
+        # tcp.Port re-tunes numberAccepts after every wakeup; clamp it again.
+        port.numberAccepts = min(port.numberAccepts, cap)
+        return original()
 
     port.doRead = doRead
     port.numberAccepts = min(port.numberAccepts, cap)
@@ -70,6 +106,7 @@ class Connections:
         self.open: set[TrackedChannel] = set()
         self.draining = False
         self.served = 0
+        self.changed: Callable[[], None] = lambda: None
         self._drained: list[Deferred[None]] = []
         self._tick: Any = None
 
@@ -102,8 +139,13 @@ class Connections:
             return
         self._tick = self.clock.callLater(DRAIN_TICK, self._check)
 
+    def opened(self, channel: TrackedChannel) -> None:
+        self.open.add(channel)
+        self.changed()
+
     def closed(self, channel: TrackedChannel) -> None:
         self.open.discard(channel)
+        self.changed()
 
 
 class TrackedChannel(HTTPChannel):
@@ -113,7 +155,7 @@ class TrackedChannel(HTTPChannel):
         self.last_active = connections.clock.seconds()
 
     def connectionMade(self) -> None:
-        self.connections.open.add(self)
+        self.connections.opened(self)
         super().connectionMade()
 
     def dataReceived(self, data: bytes) -> None:

@@ -161,6 +161,7 @@ class Supervisor:
         rss: SampleRss,
         on_fatal: Callable[[str], None],
         emit: Callable[[dict[str, Any]], None] = globalLogPublisher,
+        not_accepting: Callable[[int], None] = lambda worker_id: None,
     ) -> None:
         self.clock = clock
         self.spawn = spawn
@@ -169,6 +170,8 @@ class Supervisor:
         self.rss = rss
         self.on_fatal = on_fatal
         self.emit = emit
+        # Told when a worker id stops taking connections (the accept board).
+        self.not_accepting = not_accepting
         self.slots: list[Slot] = []
         self.workers: dict[int, Worker] = {}  # every live worker, by id
         self.ever_ready = False
@@ -320,6 +323,7 @@ class Supervisor:
     def _new_worker(self, slot: Slot) -> Worker:
         worker = Worker(self._next_id, slot, self.clock.seconds())
         self._next_id += 1
+        self.not_accepting(worker.id)
         self.workers[worker.id] = worker
         worker.transport = self.spawn(worker, WorkerProcess(self, worker))
         log.info(
@@ -336,6 +340,7 @@ class Supervisor:
         if not worker.alive or worker.killer is not None:
             return
         worker.state = DRAINING
+        self.not_accepting(worker.id)
         self._send(worker, {"t": "drain", "grace": self.policy.graceful_timeout})
         worker.killer = self.clock.callLater(self.policy.graceful_timeout, self._deadline, worker)
 
@@ -417,6 +422,7 @@ class Supervisor:
         worker.state = EXITED
         worker.exit_code, worker.exit_signal = code, signum
         self.workers.pop(worker.id, None)
+        self.not_accepting(worker.id)
         if worker.killer is not None and worker.killer.active():
             worker.killer.cancel()
         worker.killer = None
