@@ -62,7 +62,7 @@ def cluster(tmp_path: Path, secantus: Secantus) -> Iterator[Server]:
 
 
 def test_both_workers_serve_and_log_through_the_master(tmp_path: Path) -> None:
-    """With the embedded database: both workers answer; the master writes their logs."""
+    """Embedded database: both workers answer, the master writes their logs, USR1 reopens."""
     server = Server(tmp_path, args=CLUSTER)
     try:
         seen: set[str] = set()
@@ -74,6 +74,8 @@ def test_both_workers_serve_and_log_through_the_master(tmp_path: Path) -> None:
         assert {e["worker_id"] for e in serving} == {1, 2}
         assert all(isinstance(e["worker_pid"], int) for e in serving)
         assert "[worker-1]" in server.output()
+        server.signal(signal.SIGUSR1)
+        wait_until(lambda: "reopened the log file" in server.output(), 10, "SIGUSR1 handling")
     finally:
         assert server.stop() == 0, server.output()[-3000:]
 
