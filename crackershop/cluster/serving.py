@@ -121,6 +121,8 @@ class Connections:
 
     def drain(self) -> Deferred[None]:
         self.draining = True
+        for channel in self.open:
+            channel.close_after_response()
         d: Deferred[None] = Deferred()
         self._drained.append(d)
         self._check()
@@ -167,6 +169,15 @@ class TrackedChannel(HTTPChannel):
             request.responseHeaders.setRawHeaders(b"connection", [b"close"])
             return False
         return bool(super().checkPersistence(request, version))
+
+    def close_after_response(self) -> None:
+        """Requests already in flight end the connection (and say so if they can)."""
+        if not self.requests:
+            return
+        self.persistent = False
+        for request in self.requests:
+            if not request.startedWriting:
+                request.responseHeaders.setRawHeaders(b"connection", [b"close"])
 
     def requestDone(self, request: Any) -> None:
         self.last_active = self.connections.clock.seconds()

@@ -183,8 +183,8 @@ def test_sigterm_lets_a_slow_request_finish(tmp_path: Path, secantus: Secantus) 
         env={"MONGO_URI": secantus.uri + "/cluster", "GRACEFUL_TIMEOUT": "5"},
         args=CLUSTER,
     )
+    all_ready(server)
     sock = slow_post(server.port)
-    wait_until(lambda: workers(server), 10)
     server.signal(signal.SIGTERM)
     started = time.monotonic()
     response = finish(sock, 2.0)

@@ -29,6 +29,8 @@ class Hello(Resource):
     def render_GET(self, request: Any) -> bytes:
         return b"hello"
 
+    render_POST = render_GET
+
 
 def connect(site: Site) -> tuple[Any, StringTransport]:
     channel = site.buildProtocol(None)
@@ -80,7 +82,9 @@ def test_drain_closes_idle_connections_and_finishes_busy_ones() -> None:
     idle, idle_transport = connect(site)
     busy, busy_transport = connect(site)
     busy.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n")  # headers not finished yet
-    assert len(connections.open) == 2
+    late, late_transport = connect(site)
+    late.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n")
+    assert len(connections.open) == 3
     drained: list[Any] = []
     connections.drain().addCallback(drained.append)
     clock.advance(DRAIN_IDLE + 0.1)
@@ -92,6 +96,10 @@ def test_drain_closes_idle_connections_and_finishes_busy_ones() -> None:
     assert b"connection: close" in busy_transport.value().lower()
     assert busy_transport.disconnecting
     busy.connectionLost(None)
+    late.dataReceived(b"{}")  # its headers were read before the drain began
+    assert b"connection: close" in late_transport.value().lower()
+    assert late_transport.disconnecting
+    late.connectionLost(None)
     clock.advance(1)
     assert drained == [None]
 
