@@ -183,7 +183,7 @@ class Agent:
         self.balance.withdraw()
         self.port.stopListening()
         self.reactor.callLater(self.grace + 1.0, self._stop)
-        self.connections.drain().addCallback(lambda _: self._stop())
+        self.connections.drain(self.grace).addCallback(lambda _: self._stop())
 
     def channel_closed(self) -> None:
         self._closed = True

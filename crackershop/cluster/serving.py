@@ -28,10 +28,14 @@ ACCEPT_CAP = int(os.environ.get("CRACKERSHOP_ACCEPT_CAP", "4"))
 ACCEPT_PAUSE = float(os.environ.get("CRACKERSHOP_ACCEPT_PAUSE", "0.001"))
 ACCEPT_SLACK = 1
 MAX_DEFERRALS = 5
-# While draining, a keep-alive connection idle this long is closed; busier
-# ones are closed after their next response (Connection: close), which
-# avoids closing a connection a client is just reusing.
-DRAIN_IDLE = 0.5
+# While draining, every response says Connection: close and ends its
+# connection. Closing an idle keep-alive connection races with a client that
+# is just reusing it (HTTP/1.1 cannot avoid that), so only connections idle
+# for DRAIN_IDLE since their last response are closed. A connection accepted
+# but not yet used will carry a request any moment: it is kept until
+# DRAIN_UNUSED of the grace period has passed.
+DRAIN_IDLE = 1.0
+DRAIN_UNUSED = 0.8
 DRAIN_TICK = 0.1
 
 
@@ -105,6 +109,7 @@ class Connections:
         self.clock = clock
         self.open: set[TrackedChannel] = set()
         self.draining = False
+        self._unused_until = 0.0
         self.served = 0
         self.changed: Callable[[], None] = lambda: None
         self._drained: list[Deferred[None]] = []
@@ -119,8 +124,9 @@ class Connections:
     def idle(self) -> Iterable[TrackedChannel]:
         return [c for c in self.open if not c.requests]
 
-    def drain(self) -> Deferred[None]:
+    def drain(self, grace: float = 5.0) -> Deferred[None]:
         self.draining = True
+        self._unused_until = self.clock.seconds() + grace * DRAIN_UNUSED
         for channel in self.open:
             channel.close_after_response()
         d: Deferred[None] = Deferred()
@@ -132,7 +138,10 @@ class Connections:
         self._tick = None
         now = self.clock.seconds()
         for channel in self.idle():
-            if now - channel.last_active >= DRAIN_IDLE:
+            if channel.used:
+                if now - channel.last_active >= DRAIN_IDLE:
+                    channel.loseConnection()
+            elif now >= self._unused_until:
                 channel.loseConnection()
         if not self.open:
             drained, self._drained = self._drained, []
@@ -155,12 +164,14 @@ class TrackedChannel(HTTPChannel):
         super().__init__()
         self.connections = connections
         self.last_active = connections.clock.seconds()
+        self.used = False
 
     def connectionMade(self) -> None:
         self.connections.opened(self)
         super().connectionMade()
 
     def dataReceived(self, data: bytes) -> None:
+        self.used = True
         self.last_active = self.connections.clock.seconds()
         super().dataReceived(data)
 

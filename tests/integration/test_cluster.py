@@ -122,7 +122,7 @@ def test_rolling_restart_under_load_fails_nothing(cluster: Server) -> None:
         settled = load.ok
         wait_until(lambda: load.ok > settled + 200, 30, "load after the restart")
     print(f"rolling restart under load: {load.ok} ok, {len(load.failures)} failed")
-    assert load.failures == [], load.failures[:5]
+    assert load.failures == [], (load.failures[:5], cluster.output()[-3000:])
     assert len(workers(cluster)) == 2
 
 
@@ -142,7 +142,7 @@ def test_memory_recycle_under_load_fails_nothing(tmp_path: Path, secantus: Secan
         assert "over the 20 MB limit; recycling it" in out
         assert re.search(r"draining worker \d+, replaced by \d+", out)
         print(f"memory recycle under load: {load.ok} ok, {len(load.failures)} failed")
-        assert load.failures == [], load.failures[:5]
+        assert load.failures == [], (load.failures[:5], server.output()[-3000:])
     finally:
         assert server.stop() == 0
 

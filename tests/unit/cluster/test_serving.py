@@ -16,6 +16,7 @@ from crackershop.cluster import master
 from crackershop.cluster.board import AcceptBoard
 from crackershop.cluster.serving import (
     DRAIN_IDLE,
+    DRAIN_UNUSED,
     MAX_DEFERRALS,
     Balance,
     Connections,
@@ -74,22 +75,28 @@ def test_balance_steps_aside_only_when_ahead_and_not_forever() -> None:
 
 
 def test_drain_closes_idle_connections_and_finishes_busy_ones() -> None:
-    """Draining: idle keep-alive connections close; a busy one gets Connection: close."""
+    """Draining: idle connections close, unused ones later; busy ones get Connection: close."""
     clock = Clock()
     connections = Connections(clock)
     site = Site(Hello())
     connections.install(site)
     idle, idle_transport = connect(site)
+    idle.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # answered: now idle
+    unused, unused_transport = connect(site)
     busy, busy_transport = connect(site)
     busy.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n")  # headers not finished yet
     late, late_transport = connect(site)
     late.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n")
-    assert len(connections.open) == 3
+    assert len(connections.open) == 4
     drained: list[Any] = []
-    connections.drain().addCallback(drained.append)
+    connections.drain(grace=5).addCallback(drained.append)
     clock.advance(DRAIN_IDLE + 0.1)
     assert idle_transport.disconnecting
     idle.connectionLost(None)
+    assert not unused_transport.disconnecting  # a request is surely on its way
+    clock.advance(5 * DRAIN_UNUSED)
+    assert unused_transport.disconnecting
+    unused.connectionLost(None)
     assert not busy_transport.disconnecting
     busy.dataReceived(b"\r\n")
     assert b"hello" in busy_transport.value()
