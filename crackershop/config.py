@@ -471,6 +471,30 @@ class Config:
         parse_size,
         16 * 1024,
     )
+    max_memory: int = setting(
+        "MAX_MEMORY",
+        "a worker whose resident memory exceeds this is recycled gracefully, e.g. 500mb",
+        parse_size,
+        500 * 1024**2,
+    )
+    graceful_timeout: float = setting(
+        "GRACEFUL_TIMEOUT",
+        "how long a stopping worker may finish in-flight requests (bare numbers are seconds)",
+        parse_duration("s"),
+        5.0,
+    )
+    log_max_size: int = setting(
+        "LOG_MAX_SIZE",
+        "size at which the cluster's log file in LOG_DIR is rotated",
+        parse_size,
+        10 * 1024**2,
+    )
+    log_max_files: int = setting(
+        "LOG_MAX_FILES",
+        "rotated log files kept in LOG_DIR",
+        parse_int(1, 1000),
+        5,
+    )
 
     @property
     def production(self) -> bool:

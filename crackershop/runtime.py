@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from twisted.application.service import Service
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -75,6 +75,31 @@ class DatabaseService(Service):
             d: Deferred[None] = self.pool.disconnect()
             return d
         return None
+
+
+def database_service(
+    reactor: Any, config: Config, parent: Optional[MultiService] = None
+) -> DatabaseService:
+    """The database pool of a serving process (single-process server or
+    cluster worker): on MONGO_URI, or on an embedded database started as a
+    sibling service under ``parent``."""
+    if config.mongo_uri:
+        uri = config.mongo_uri
+
+        def source() -> Deferred[str]:
+            return succeed(uri)
+
+    else:
+        from crackershop.embedded import EmbeddedMongo
+
+        assert parent is not None, "the embedded database needs a parent service"
+        embedded = EmbeddedMongo(reactor, config.data_dir)
+        embedded.setServiceParent(parent)
+        source = embedded.whenReady
+    database = DatabaseService(reactor, config, source)
+    if parent is not None:
+        database.setServiceParent(parent)
+    return database
 
 
 class HttpService(Service):
