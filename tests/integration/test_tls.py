@@ -156,3 +156,51 @@ def test_unusable_certificate_stops_start_up(tmp_path: Path, problem: str) -> No
     assert len(lines) == 1, output
     expected = {"missing": "absent.crt", "mismatched": "does not match", "not-pem": "not a PEM"}
     assert expected[problem] in lines[0], lines
+
+
+def test_cluster_serves_https_and_a_rolling_restart_renews_it(
+    tmp_path: Path, secantus: Secantus
+) -> None:
+    """Two workers serve HTTPS on the master's socket; after the files are
+    replaced, SIGHUP's rolling restart serves the new certificate, no restart."""
+    import signal
+
+    from tests.support import wait_until
+
+    ca = trustme.CA()
+    cert, key = write_pair(ca, tmp_path, "live")
+    verify = ssl.create_default_context()
+    ca.configure_trust(verify)
+    server = Server(
+        tmp_path / "srv",
+        env={"MONGO_URI": secantus.uri, "TLS_CERT": str(cert), "TLS_KEY": str(key)},
+        args=["--workers", "2"],
+        verify=verify,
+    )
+    try:
+        ctx = client_context(ca, ssl.TLSVersion.TLSv1_3)
+        first = handshake(server.port, ctx)
+
+        # Once both workers are up, connections held open together reach both.
+        def both_serve() -> bool:
+            clients = [server.client() for _ in range(8)]
+            try:
+                return len({c.get("/health").headers["x-worker"] for c in clients}) == 2
+            finally:
+                for c in clients:
+                    c.close()
+
+        wait_until(both_serve, 60, "both workers to serve HTTPS")
+        renewed_cert, renewed_key = write_pair(ca, tmp_path, "renewed")
+        cert.write_bytes(renewed_cert.read_bytes())
+        key.write_bytes(renewed_key.read_bytes())
+        server.signal(signal.SIGHUP)
+        wait_until(
+            lambda: all(handshake(server.port, ctx) != first for _ in range(6)),
+            60,
+            "every worker to serve the renewed certificate",
+        )
+        with server.client() as c:
+            assert c.get("/health").status_code == 200
+    finally:
+        assert server.stop() == 0, server.output()[-3000:]

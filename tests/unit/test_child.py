@@ -16,6 +16,18 @@ from crackershop.embedded import EmbeddedMongo, EmbeddedUnavailable
 from crackershop.embedded_redis import EmbeddedRedis
 
 
+class TempDirTestCase(SynchronousTestCase):
+    """mktemp under the system's temporary directory, removed afterwards."""
+
+    def mktemp(self) -> str:
+        import shutil
+        import tempfile
+
+        root = tempfile.mkdtemp(prefix="crackershop-test-")
+        self.addCleanup(shutil.rmtree, root, True)
+        return str(Path(root) / "temp")
+
+
 class FakeProcess:
     def __init__(self, protocol: Any, args: list[str]) -> None:
         self.protocol = protocol
@@ -50,7 +62,7 @@ class ProcessReactor(MemoryReactorClock):
 LISTENING = b"2026-11-28 INFO secantus.server: secantus listening on 127.0.0.1:40123\n"
 
 
-class EmbeddedMongoTests(SynchronousTestCase):
+class EmbeddedMongoTests(TempDirTestCase):
     def setUp(self) -> None:
         self.reactor = ProcessReactor()
         self.data = Path(self.mktemp()) / "db"
@@ -127,7 +139,7 @@ class EmbeddedMongoTests(SynchronousTestCase):
         self.assertIn("crackershop[embedded]", str(failure.value))
 
 
-class EmbeddedRedisTests(SynchronousTestCase):
+class EmbeddedRedisTests(TempDirTestCase):
     def test_ready_line_of_either_version(self) -> None:
         """Both of Redis's ready lines mark it ready, giving a unix:// URL."""
         reactor = ProcessReactor()
