@@ -13,12 +13,11 @@ from crackershop.config import Config
 
 
 def _options(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    return argparse.ArgumentParser(
         prog=f"crackershop {prog}",
         description=description
         + " Server settings (e.g. --run-dir, --log-dir) may follow, or come from the environment.",
     )
-    return parser
 
 
 def _config(rest: Sequence[str]) -> Config:
@@ -122,3 +121,32 @@ def scale_command(argv: Sequence[str]) -> int:
         return 0
 
     return _run(body)
+
+
+def logs_command(argv: Sequence[str]) -> int:
+    from crackershop import logview
+
+    parser = _options("logs", "Show the server's merged JSON log (LOG_DIR/crackershop.log).")
+    parser.add_argument("-n", type=int, default=20, help="how many last lines (default 20)")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    parser.add_argument("--worker", type=int, default=None, help="only this worker id (0: master)")
+    parser.add_argument(
+        "--level", choices=list(logview.LEVELS), default=None, help="only this level and above"
+    )
+    parser.add_argument("--json", action="store_true", help="print the raw JSON events")
+    args, rest = parser.parse_known_args(argv)
+    config = _config(rest)
+    view = logview.LogView(config.log_dir, logview.Filter(args.worker, args.level))
+    if not view.files():
+        print(f"crackershop: no log file in {config.log_dir}", file=sys.stderr)
+        return 1
+    show = logview.raw if args.json else logview.pretty
+    for event, line in view.last(max(args.n, 0)):
+        print(show(event, line), flush=True)
+    if args.follow:
+        try:
+            for event, line in view.follow():
+                print(show(event, line), flush=True)
+        except KeyboardInterrupt:
+            return 0
+    return 0
