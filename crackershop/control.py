@@ -251,7 +251,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     """A pm2-like table of workers, boxed with plain characters."""
     headers = [title for _, title in COLUMNS]
     cells = [[_cell(key, row) for key, _ in COLUMNS] for row in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
     def line(values: list[str]) -> str:

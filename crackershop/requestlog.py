@@ -73,7 +73,7 @@ class RequestLog:
             "{method} {path} {status} {duration_ms:.1f}ms",
             method=_text(request.method),
             path=_text(request.path),
-            status=request.code,
+            status=getattr(request, "code", None),
             duration_ms=(self.clock.seconds() - begun) * 1000.0,
             worker=WORKER_ID,
             client=str(address) if address is not None else None,
