@@ -90,7 +90,7 @@ def test_bad_requests_are_refused_with_a_reason() -> None:
 
 def test_table_lines_up_every_worker() -> None:
     """The status table has a header and one aligned row per worker, '-' for unknowns."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": 1,
             "pid": 10,

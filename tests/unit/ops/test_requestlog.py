@@ -17,7 +17,7 @@ def test_a_sane_client_id_is_kept_anything_else_is_replaced() -> None:
     assert request_id(b"abc-1.2_X") == "abc-1.2_X"
     for bad in (b"", b"a" * 65, b"a b", b"x\r\ny", "é".encode(), None):
         generated = request_id(bad)
-        assert len(generated) == 32 and generated != bad
+        assert len(generated) == 32 and generated.encode() != bad
 
 
 def test_one_event_per_request_with_id_status_duration_and_client() -> None:
@@ -25,13 +25,14 @@ def test_one_event_per_request_with_id_status_duration_and_client() -> None:
     clock = Clock()
     counts = Counts()
     requests = RequestLog(clock, counts=counts)
-    request = DummyRequest([b"health"])
+    request: Any = DummyRequest([b"health"])
     request.method = b"GET"
     request.path = b"/health"
     request.client = IPv4Address("TCP", "10.0.0.9", 4321)
     request.requestHeaders.setRawHeaders(b"x-request-id", [b"req-7"])
     seen: list[dict[str, Any]] = []
-    globalLogPublisher.addObserver(seen.append)
+    observer: Any = seen.append
+    globalLogPublisher.addObserver(observer)
     try:
         requests.begin(request)
         assert counts.in_flight == 1
@@ -40,7 +41,7 @@ def test_one_event_per_request_with_id_status_duration_and_client() -> None:
         requests.end(request)
         requests.end(request)
     finally:
-        globalLogPublisher.removeObserver(seen.append)
+        globalLogPublisher.removeObserver(observer)
     mine = [e for e in seen if e.get("log_namespace") == "crackershop.request"]
     assert len(mine) == 1
     e = mine[0]
