@@ -8,6 +8,8 @@ crackershop stop              stop the running server gracefully
 crackershop restart [--worker N]  rolling restart of the workers (or one)
 crackershop scale N           run N workers
 crackershop logs [-n N] [-f] [--worker N] [--level L] [--json]  the server's log
+crackershop install-service [--print] [--user U] [--workdir D] [--env-file F]
+                              a systemd unit running the server
 """
 
 from __future__ import annotations
@@ -199,7 +201,14 @@ COMMANDS = {
     "restart": _ops("restart"),
     "scale": _ops("scale"),
     "logs": _ops("logs"),
+    "install-service": lambda argv: _install_service(argv),
 }
+
+
+def _install_service(argv: Sequence[str]) -> int:
+    from crackershop.service import install_service_command
+
+    return install_service_command(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
