@@ -3,6 +3,13 @@
 crackershop serve [options]   the server (same options as twistd crackershop)
 crackershop seed              fill an empty database with a demo catalogue
 crackershop config            print the effective configuration, secrets masked
+crackershop status [--json]   the running server and its workers
+crackershop stop              stop the running server gracefully
+crackershop restart [--worker N]  rolling restart of the workers (or one)
+crackershop scale N           run N workers
+crackershop logs [-n N] [-f] [--worker N] [--level L] [--json]  the server's log
+crackershop install-service [--print] [--user U] [--workdir D] [--env-file F]
+                              a systemd unit running the server
 """
 
 from __future__ import annotations
@@ -175,7 +182,33 @@ def worker_command(argv: Sequence[str]) -> int:
     return worker_main(argv)
 
 
-COMMANDS = {"serve": serve, "seed": seed_command, "config": show_config, "_worker": worker_command}
+def _ops(name: str) -> Any:
+    def command(argv: Sequence[str]) -> int:
+        from crackershop import opscli
+
+        return int(getattr(opscli, f"{name}_command")(argv))
+
+    return command
+
+
+COMMANDS = {
+    "serve": serve,
+    "seed": seed_command,
+    "config": show_config,
+    "_worker": worker_command,
+    "status": _ops("status"),
+    "stop": _ops("stop"),
+    "restart": _ops("restart"),
+    "scale": _ops("scale"),
+    "logs": _ops("logs"),
+    "install-service": lambda argv: _install_service(argv),
+}
+
+
+def _install_service(argv: Sequence[str]) -> int:
+    from crackershop.service import install_service_command
+
+    return install_service_command(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -18,6 +18,7 @@ from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
 from crackershop.mail import OutboxMailer
 from crackershop.ratelimit import make_limiting
+from crackershop.requestlog import RequestLog
 from crackershop.store.interfaces import IStore
 
 
@@ -53,8 +54,17 @@ class ShopSite(Site):
         self.max_form_size = max_upload_size * max_upload_files + max_body_size
         self.cors = cors
 
+    # Request ids and the per-request log event (crackershop.requestlog).
+    requests: Any = None
+
+    def getResourceFor(self, request: Any) -> Any:
+        if self.requests is not None:
+            self.requests.begin(request)
+        return super().getResourceFor(request)
+
     def log(self, request: Any) -> None:
-        return None
+        if self.requests is not None:
+            self.requests.end(request)
 
 
 def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
@@ -87,7 +97,7 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
     )
     app = build_app(deps)
     cors = Cors(config.allowed_origins)
-    return ShopSite(
+    site = ShopSite(
         CorsResource(resource(app), cors),
         config.max_request_size,
         timeout=max(config.request_timeout, 60),
@@ -100,3 +110,5 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         max_headers_size=config.max_headers_size,
         hsts_max_age=config.hsts_max_age,
     )
+    site.requests = RequestLog(reactor, config.trusted_proxies)
+    return site

@@ -139,10 +139,23 @@ def makeService(options: Options) -> IService:
         d = database.connect()
         d.addCallback(start_repair, repair, reactor, config)
         d.addCallback(lambda store: http.listen(make_site(reactor, config, store)))
+        d.addCallback(lambda _: _control(reactor, config, http))
         d.addErrback(lambda f: fail(reactor, _reason(f)))
 
     reactor.callWhenRunning(start)
     return root
+
+
+def _control(reactor: Any, config: Config, http: Any) -> None:
+    """The control socket of a one-process server (the master has its own)."""
+    from crackershop.control import SingleProcess, listen
+
+    try:
+        port = listen(reactor, config.run_dir, SingleProcess(reactor, config, http))
+    except Exception as e:
+        log.error("no control socket in {run_dir}: {error}", run_dir=config.run_dir, error=str(e))
+        return
+    reactor.addSystemEventTrigger("before", "shutdown", port.stopListening)
 
 
 def clustered(config: Config) -> bool:

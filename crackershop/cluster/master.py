@@ -115,6 +115,9 @@ class Master(MultiService):
         self.redis: Any = None
         self.redirecting: Any = None
         self._stopped: Optional[Deferred[None]] = None
+        self.control: Any = None
+        self._figures: Any = None
+        self._address: tuple[str, int] = (config.host, config.port)
 
     # -- logging: the master writes the one log file, for itself and its workers
 
@@ -178,7 +181,13 @@ class Master(MultiService):
             self.fail(f"cannot listen on {self.config.host}:{self.config.port}: {e}")
             return
         host, port = self.socket.getsockname()[:2]
+        self._address = (host, port)
         log.info("listening on {host}:{port}", host=host, port=port)
+        try:
+            self._listen_control()
+        except Exception as e:
+            self.fail(f"cannot open the control socket in {self.config.run_dir}: {e}")
+            return
         try:
             self._tls(port)
         except Exception as e:
@@ -188,6 +197,56 @@ class Master(MultiService):
         d = self._database_uri()
         d.addCallback(self._private_redis)
         d.addCallbacks(self._spawn_workers, self._no_database)
+
+    # -- the control socket (crackershop status|stop|restart|scale)
+
+    def _listen_control(self) -> None:
+        from crackershop.control import ProcessFigures, listen
+
+        self._figures = ProcessFigures()
+        self.control = listen(self.reactor, self.config.run_dir, self)
+
+    def status(self) -> dict[str, Any]:
+        from crackershop.control import server_summary
+
+        summary = server_summary(
+            self.config, "cluster", self._address[0], self._address[1], self._redis_url
+        )
+        if self.embedded is not None and self._uri:
+            from crackershop.config import mask_uri
+
+            summary["database"] = mask_uri(self._uri) + " (embedded)"
+        rows = self.supervisor.status()
+        for row in rows:
+            row.update(self._figures(row.get("pid")))
+        self._figures.forget({r["pid"] for r in rows if r.get("pid")})
+        summary["workers"] = rows
+        return summary
+
+    def stop(self) -> dict[str, Any]:
+        log.info("stopping on request from the control socket")
+        self.reactor.callLater(0, self.reactor.stop)
+        return {"pid": os.getpid()}
+
+    def restart(self, worker: Optional[int]) -> Deferred[dict[str, Any]]:
+        from crackershop.control import ControlError
+
+        try:
+            d = self.supervisor.restart(worker)
+        except KeyError:
+            raise ControlError(f"there is no worker {worker}") from None
+        before = {w.id for w in self.supervisor.workers.values()}
+
+        def done(_: Any) -> dict[str, Any]:
+            now = {w.id for w in self.supervisor.workers.values() if w.state != "draining"}
+            return {"replaced": sorted(before - now), "workers": sorted(now)}
+
+        return d.addCallback(done)
+
+    def scale(self, count: int) -> dict[str, Any]:
+        before = len(self.supervisor.slots)
+        self.supervisor.scale(count)
+        return {"before": before, "after": len(self.supervisor.slots)}
 
     def _tls(self, port: int) -> None:
         """Check the certificate and key before any worker starts (each worker
@@ -320,6 +379,9 @@ class Master(MultiService):
                     self.socket.close()
             log.info("master stopped")
 
+        if self.control is not None:
+            self.control.stopListening()
+            self.control = None
         d.addBoth(after)
         d.addBoth(close)
         self._stopped = d

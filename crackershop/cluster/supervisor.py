@@ -63,6 +63,14 @@ class Slot:
         self.pending: Optional[Worker] = None  # a replacement not ready yet
         self.quick_crashes = 0
         self.restart: Any = None
+        # How often its worker was replaced, and why the last time
+        # (crash, memory, heartbeat, rolling restart).
+        self.restarts = 0
+        self.reason: Optional[str] = None
+
+    def replaced(self, reason: str) -> None:
+        self.restarts += 1
+        self.reason = reason
 
 
 class Worker:
@@ -75,6 +83,8 @@ class Worker:
         self.ready_at: Optional[float] = None
         self.transport = None
         self.fatal: Optional[str] = None
+        # Why the master killed it (heartbeat), if it did.
+        self.killed_for: Optional[str] = None
         self.stats: dict[str, Any] = {}
         self.killer: Any = None
         self.killed = False
@@ -253,6 +263,7 @@ class Supervisor:
             if slot not in self.slots:
                 continue
             try:
+                slot.replaced("rolling restart")
                 await self.replace(slot)
             except BootFailed as e:
                 log.error("rolling restart stopped: {reason}", reason=str(e))
@@ -291,18 +302,37 @@ class Supervisor:
         self.scale(len(self.slots) - 1)
 
     def status(self) -> list[dict[str, Any]]:
+        """Every live worker, and every slot waiting to restart its worker
+        (backing-off) or given up on (stopped)."""
         now = self.clock.seconds()
-        return [
+        rows = [
             {
                 "id": w.id,
                 "slot": w.slot.number,
                 "pid": w.pid,
                 "state": w.state,
                 "uptime": now - w.started,
+                "restarts": w.slot.restarts,
+                "reason": w.slot.reason,
                 **w.stats,
             }
-            for w in sorted(self.workers.values(), key=lambda w: w.id)
+            for w in self.workers.values()
         ]
+        for slot in self.slots:
+            if slot.worker is None and slot.pending is None:
+                waiting = slot.restart is not None and slot.restart.active()
+                rows.append(
+                    {
+                        "id": None,
+                        "slot": slot.number,
+                        "pid": None,
+                        "state": "backing-off" if waiting else "stopped",
+                        "uptime": None,
+                        "restarts": slot.restarts,
+                        "reason": slot.reason,
+                    }
+                )
+        return sorted(rows, key=lambda r: (r["slot"], r["id"] or 0))
 
     # -- workers
 
@@ -457,6 +487,7 @@ class Supervisor:
         uptime = self.clock.seconds() - worker.started
         quick = was == STARTING or uptime < self.policy.min_uptime
         slot.quick_crashes = slot.quick_crashes + 1 if quick else 1
+        slot.replaced(worker.killed_for or "crash")
         why = worker.fatal or worker.describe_exit()
         if slot.pending is worker:
             # The old worker keeps serving; the replacement is retried later.
@@ -526,6 +557,7 @@ class Supervisor:
                 self._kill(worker)
             elif worker.state == READY and now - worker.last_seen > self.policy.heartbeat_timeout:
                 worker.fatal = f"no heartbeat for {now - worker.last_seen:.1f}s"
+                worker.killed_for = "heartbeat"
                 log.error(
                     "worker {id} (pid {pid}) sent no heartbeat for {silent:.1f}s; killing it",
                     id=worker.id,
@@ -553,4 +585,5 @@ class Supervisor:
                     mb=rss / 2**20,
                     limit=self.policy.max_memory / 2**20,
                 )
+                slot.replaced("memory")
                 self.replace(slot).addErrback(lambda f: None)

@@ -318,3 +318,35 @@ def test_garbled_control_lines_are_ignored() -> None:
     assert cluster.worker(1).state == STARTING
     cluster.ready(1)
     assert cluster.worker(1).state == READY
+
+
+def _row(cluster: Cluster, slot: int) -> dict[str, Any]:
+    return next(r for r in cluster.supervisor.status() if r["slot"] == slot)
+
+
+def test_status_counts_restarts_and_names_the_reason() -> None:
+    """status() gives each slot's restarts and last reason: crash, heartbeat, rolling restart."""
+    cluster = started(2, min_uptime=5, heartbeat_timeout=10, check_interval=1)
+    assert _row(cluster, 1)["restarts"] == 0 and _row(cluster, 1)["reason"] is None
+    cluster.advance(10)
+    cluster.exit(1, signal=9)
+    assert (_row(cluster, 1)["restarts"], _row(cluster, 1)["reason"]) == (1, "crash")
+    assert _row(cluster, 1)["id"] == 3 and _row(cluster, 1)["state"] == "starting"
+    cluster.ready(3)
+    for _ in range(12):
+        cluster.clock.advance(1)
+        cluster.say(3, {"t": "hb", "stats": {"served": 7, "connections": 1}})
+    cluster.exit(2, signal=9)
+    assert _row(cluster, 2)["reason"] == "heartbeat"
+    assert _row(cluster, 1)["served"] == 7
+    cluster.supervisor.restart(3)
+    assert (_row(cluster, 1)["restarts"], _row(cluster, 1)["reason"]) == (2, "rolling restart")
+
+
+def test_status_shows_a_backing_off_slot() -> None:
+    """A slot waiting out its back-off has a backing-off row without pid."""
+    cluster = started(1, min_uptime=5, backoff_base=1)
+    cluster.exit(1, signal=9)  # quick crash 1: replaced at once
+    cluster.exit(2, signal=9)  # quick crash 2: waits
+    rows = cluster.supervisor.status()
+    assert [(r["state"], r["pid"], r["restarts"]) for r in rows] == [("backing-off", None, 2)]

@@ -1,0 +1,152 @@
+"""``crackershop status|stop|restart|scale|logs``: operating a running server
+from the command line, through its control socket and its log files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from crackershop.config import Config
+
+
+def _options(prog: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"crackershop {prog}",
+        description=description
+        + " Server settings (e.g. --run-dir, --log-dir) may follow, or come from the environment.",
+    )
+
+
+def _config(rest: Sequence[str]) -> Config:
+    from crackershop.cli import _config as parse
+
+    return parse(rest)
+
+
+def _call(config: Config, request: dict[str, Any], timeout: float = 10.0) -> Any:
+    from crackershop.control import call
+
+    return call(config.run_dir, request, timeout)
+
+
+def _run(body: Any) -> int:
+    from crackershop.control import ControlError, NoServer
+
+    try:
+        return int(body())
+    except NoServer as e:
+        print(f"crackershop: {e}", file=sys.stderr)
+        return 1
+    except ControlError as e:
+        print(f"crackershop: {e}", file=sys.stderr)
+        return 1
+
+
+def status_command(argv: Sequence[str]) -> int:
+    parser = _options("status", "Show the running server and its workers.")
+    parser.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    args, rest = parser.parse_known_args(argv)
+    config = _config(rest)
+
+    def body() -> int:
+        from crackershop.control import render_status
+
+        status = _call(config, {"cmd": "status"})
+        if args.json:
+            print(json.dumps(status, indent=2, sort_keys=True))
+        else:
+            print(render_status(status))
+        return 0
+
+    return _run(body)
+
+
+def stop_command(argv: Sequence[str]) -> int:
+    parser = _options("stop", "Stop the running server gracefully.")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for it to exit"
+    )
+    args, rest = parser.parse_known_args(argv)
+    config = _config(rest)
+
+    def body() -> int:
+        from crackershop.control import wait_gone
+
+        result = _call(config, {"cmd": "stop"})
+        pid = result.get("pid") if isinstance(result, dict) else None
+        print(f"stopping crackershop (pid {pid})...")
+        if not wait_gone(config.run_dir, pid, args.timeout):
+            print(f"crackershop: still running after {args.timeout:.0f}s", file=sys.stderr)
+            return 1
+        print("stopped")
+        return 0
+
+    return _run(body)
+
+
+def restart_command(argv: Sequence[str]) -> int:
+    parser = _options("restart", "Rolling restart of every worker, or of one.")
+    parser.add_argument("--worker", type=int, default=None, help="restart only this worker id")
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for the restart"
+    )
+    args, rest = parser.parse_known_args(argv)
+    config = _config(rest)
+
+    def body() -> int:
+        result = _call(config, {"cmd": "restart", "worker": args.worker}, args.timeout)
+        replaced = ", ".join(str(i) for i in result.get("replaced", [])) or "none"
+        now = ", ".join(str(i) for i in result.get("workers", []))
+        print(f"restarted: replaced workers {replaced}; now serving: workers {now}")
+        return 0
+
+    return _run(body)
+
+
+def scale_command(argv: Sequence[str]) -> int:
+    parser = _options("scale", "Run N workers.")
+    parser.add_argument("count", type=int, help="number of workers")
+    args, rest = parser.parse_known_args(argv)
+    config = _config(rest)
+    if args.count < 1:
+        print("crackershop: the worker count must be at least 1", file=sys.stderr)
+        return 2
+
+    def body() -> int:
+        result = _call(config, {"cmd": "scale", "count": args.count})
+        print(f"scaled from {result['before']} to {result['after']} workers")
+        return 0
+
+    return _run(body)
+
+
+def logs_command(argv: Sequence[str]) -> int:
+    from crackershop import logview
+
+    parser = _options("logs", "Show the server's merged JSON log (LOG_DIR/crackershop.log).")
+    parser.add_argument("-n", type=int, default=20, help="how many last lines (default 20)")
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    parser.add_argument("--worker", type=int, default=None, help="only this worker id (0: master)")
+    parser.add_argument(
+        "--level", choices=list(logview.LEVELS), default=None, help="only this level and above"
+    )
+    parser.add_argument("--json", action="store_true", help="print the raw JSON events")
+    args, rest = parser.parse_known_args(argv)
+    config = _config(rest)
+    view = logview.LogView(config.log_dir, logview.Filter(args.worker, args.level))
+    if not view.files():
+        print(f"crackershop: no log file in {config.log_dir}", file=sys.stderr)
+        return 1
+    show = logview.raw if args.json else logview.pretty
+    for event, line in view.last(max(args.n, 0)):
+        print(show(event, line), flush=True)
+    if args.follow:
+        try:
+            for event, line in view.follow():
+                print(show(event, line), flush=True)
+        except KeyboardInterrupt:
+            return 0
+    return 0

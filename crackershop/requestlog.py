@@ -1,0 +1,87 @@
+"""Request ids and the one log event per request.
+
+``X-Request-ID`` is taken from the client when it is sane (at most 64
+characters of ``[A-Za-z0-9._-]``), else generated; it is echoed in the
+response and carried by the request's log event, which also names the
+method, path, status, duration, worker and client address.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from typing import Any, Optional
+
+from twisted.logger import Logger
+
+from crackershop.ratelimit.clientip import ClientAddress
+
+log = Logger(namespace="crackershop.request")
+
+HEADER = b"x-request-id"
+SANE = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+WORKER_ID = int(os.environ.get("CRACKERSHOP_WORKER_ID", "0") or 0)
+
+
+class Counts:
+    """Requests served and in flight in this process."""
+
+    def __init__(self) -> None:
+        self.served = 0
+        self.in_flight = 0
+
+
+COUNTS = Counts()
+
+
+def request_id(given: Optional[bytes]) -> str:
+    if given is not None and SANE.fullmatch(given):
+        return given.decode("ascii")
+    return uuid.uuid4().hex
+
+
+class RequestLog:
+    """``begin`` when a request is dispatched, ``end`` when it has finished."""
+
+    def __init__(self, clock: Any, trusted: Any = (), counts: Counts = COUNTS) -> None:
+        self.clock = clock
+        self.clients = ClientAddress(trusted)
+        self.counts = counts
+
+    def begin(self, request: Any) -> None:
+        rid = request_id(request.getHeader(HEADER))
+        request.request_id = rid
+        request.begun_at = self.clock.seconds()
+        request.setHeader(HEADER, rid.encode("ascii"))
+        self.counts.in_flight += 1
+        # A client that goes away before the response still ends the request.
+        request.notifyFinish().addErrback(lambda _: self.end(request))
+
+    def end(self, request: Any) -> None:
+        begun = getattr(request, "begun_at", None)
+        if begun is None:
+            return
+        request.begun_at = None
+        self.counts.in_flight -= 1
+        self.counts.served += 1
+        try:
+            address = self.clients.address(request)
+        except Exception:
+            address = None
+        log.info(
+            "{method} {path} {status} {duration_ms:.1f}ms",
+            method=_text(request.method),
+            path=_text(request.path),
+            status=getattr(request, "code", None),
+            duration_ms=(self.clock.seconds() - begun) * 1000.0,
+            worker=WORKER_ID,
+            client=str(address) if address is not None else None,
+            request_id=getattr(request, "request_id", None),
+        )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
