@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from twisted.logger import Logger
 
+from crackershop.metrics import metrics
 from crackershop.ratelimit.clientip import ClientAddress
 
 log = Logger(namespace="crackershop.request")
@@ -55,6 +56,7 @@ class RequestLog:
         request.begun_at = self.clock.seconds()
         request.setHeader(HEADER, rid.encode("ascii"))
         self.counts.in_flight += 1
+        metrics().in_flight.inc()
         # A client that goes away before the response still ends the request.
         request.notifyFinish().addErrback(lambda _: self.end(request))
 
@@ -65,6 +67,13 @@ class RequestLog:
         request.begun_at = None
         self.counts.in_flight -= 1
         self.counts.served += 1
+        seconds = self.clock.seconds() - begun
+        status = getattr(request, "code", 0) or 0
+        recorded = metrics()
+        recorded.in_flight.dec()
+        recorded.request(
+            getattr(request, "route_template", "unmatched"), _text(request.method), status, seconds
+        )
         try:
             address = self.clients.address(request)
         except Exception:
@@ -74,7 +83,7 @@ class RequestLog:
             method=_text(request.method),
             path=_text(request.path),
             status=getattr(request, "code", None),
-            duration_ms=(self.clock.seconds() - begun) * 1000.0,
+            duration_ms=seconds * 1000.0,
             worker=WORKER_ID,
             client=str(address) if address is not None else None,
             request_id=getattr(request, "request_id", None),

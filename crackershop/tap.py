@@ -106,6 +106,9 @@ def makeService(options: Options) -> IService:
     for warning in options.warnings:
         reactor.callWhenRunning(log.warn, "{warning}", warning=warning)
     reactor.callWhenRunning(_graceful_signals, reactor)
+    from crackershop.metrics import prepare
+
+    prepare(config.run_dir)
     if clustered(config):
         from crackershop.cluster.master import Master
 

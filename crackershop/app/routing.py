@@ -229,6 +229,7 @@ class Router:
 
     async def _serve(self, route: Route, request: IRequest, params: Mapping[str, str]) -> bytes:
         apply_standard_headers(request)
+        request.route_template = route.path  # type: ignore[attr-defined]  # for metrics
         try:
             for guard in self.guards:
                 await guard(request, route)

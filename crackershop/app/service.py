@@ -41,6 +41,13 @@ class ServiceHandlers:
             Route(
                 "GET", "/openapi.json", self.openapi, "This API's OpenAPI document", tag="service"
             ),
+            Route(
+                "GET",
+                "/metrics",
+                self.metrics,
+                "Prometheus metrics of the whole server",
+                tag="service",
+            ),
         ]
 
     async def health(self, call: Call) -> Reply:
@@ -79,6 +86,11 @@ class ServiceHandlers:
                 "timestamp": _now(self.clock),
             }
         )
+
+    async def metrics(self, call: Call) -> Reply:
+        from crackershop.metrics import CONTENT_TYPE, render
+
+        return Reply(render(), content_type=CONTENT_TYPE)
 
     async def openapi(self, call: Call) -> Reply:
         return Reply(self.document())

@@ -110,6 +110,7 @@ class Master(MultiService):
             self._fatal,
             not_accepting=self.board.clear,
         )
+        self._observe_metrics()
         self._uri = config.mongo_uri
         self._redis_url = ""
         self.redis: Any = None
@@ -118,6 +119,17 @@ class Master(MultiService):
         self.control: Any = None
         self._figures: Any = None
         self._address: tuple[str, int] = (config.host, config.port)
+
+    def _observe_metrics(self) -> None:
+        """The master's share of /metrics: restarts, and each worker's memory."""
+        from crackershop.metrics import metrics, process_dead
+
+        recorded = metrics()
+        self.supervisor.on_replaced = lambda reason: recorded.worker_restarts.labels(reason).inc()
+        self.supervisor.on_exit = process_dead
+        self.supervisor.on_rss = lambda worker_id, rss: recorded.worker_rss.labels(
+            str(worker_id)
+        ).set(rss)
 
     # -- logging: the master writes the one log file, for itself and its workers
 

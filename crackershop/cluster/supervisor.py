@@ -192,7 +192,11 @@ class Supervisor:
         self._checks: list[LoopingCall] = []
         self._started: Optional[Deferred[None]] = None
 
-    # -- lifecycle
+        # -- lifecycle
+        # Observers for metrics (the master wires them; decisions never depend on them).
+        self.on_replaced: Callable[[str], None] = lambda reason: None
+        self.on_exit: Callable[[int], None] = lambda pid: None
+        self.on_rss: Callable[[int, int], None] = lambda worker_id, rss: None
 
     def start(self) -> Deferred[None]:
         """Spawn the workers; fires once all of them are ready."""
@@ -263,7 +267,7 @@ class Supervisor:
             if slot not in self.slots:
                 continue
             try:
-                slot.replaced("rolling restart")
+                self._replaced(slot, "rolling restart")
                 await self.replace(slot)
             except BootFailed as e:
                 log.error("rolling restart stopped: {reason}", reason=str(e))
@@ -447,7 +451,13 @@ class Supervisor:
         for d in waiting:
             d.callback(worker)
 
+    def _replaced(self, slot: Slot, reason: str) -> None:
+        slot.replaced(reason)
+        self.on_replaced(reason)
+
     def exited(self, worker: Worker, code: Optional[int], signum: Optional[int]) -> None:
+        if worker.pid is not None:
+            self.on_exit(worker.pid)
         was = worker.state
         worker.state = EXITED
         worker.exit_code, worker.exit_signal = code, signum
@@ -487,7 +497,7 @@ class Supervisor:
         uptime = self.clock.seconds() - worker.started
         quick = was == STARTING or uptime < self.policy.min_uptime
         slot.quick_crashes = slot.quick_crashes + 1 if quick else 1
-        slot.replaced(worker.killed_for or "crash")
+        self._replaced(slot, worker.killed_for or "crash")
         why = worker.fatal or worker.describe_exit()
         if slot.pending is worker:
             # The old worker keeps serving; the replacement is retried later.
@@ -576,6 +586,7 @@ class Supervisor:
             if rss is None:
                 continue
             worker.stats["rss"] = rss
+            self.on_rss(worker.id, rss)
             if rss > self.policy.max_memory:
                 log.warn(
                     "worker {id} (pid {pid}) uses {mb:.0f} MB, over the {limit:.0f} MB limit; "
@@ -585,5 +596,5 @@ class Supervisor:
                     mb=rss / 2**20,
                     limit=self.policy.max_memory / 2**20,
                 )
-                slot.replaced("memory")
+                self._replaced(slot, "memory")
                 self.replace(slot).addErrback(lambda f: None)

@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
 from crackershop.errors import RateLimited
+from crackershop.metrics import metrics
 from crackershop.ratelimit.clientip import ClientAddress
 from crackershop.ratelimit.interfaces import MICROS, Bucket, IRateLimiter, Outcome, Policy
 
@@ -31,7 +32,7 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUTH_PATHS = frozenset(
     {"/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/forgotpassword"}
 )
-EXEMPT_PATHS = frozenset({"/health", "/ready"})
+EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
 MESSAGE = "Too many requests, please try again later"
 
 
@@ -93,6 +94,7 @@ class RateLimitGuard:
         outcome = await self.limiter.check(key, policies, 1)
         headers = headers_for(outcome)
         if not outcome.allowed:
+            metrics().rate_limited.inc()
             raise RateLimited(MESSAGE, headers=headers)
         for name, value in headers.items():
             request.setHeader(name.encode("ascii"), value.encode("ascii"))

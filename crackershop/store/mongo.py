@@ -18,6 +18,7 @@ from txmongo.connection import ConnectionPool, _Connection, _Pinger
 from txmongo.filter import ASCENDING, DESCENDING, sort
 
 from crackershop.errors import DatabaseUnavailable, DuplicateKey
+from crackershop.metrics import metrics
 from crackershop.store.interfaces import Document
 
 log = Logger()
@@ -92,8 +93,12 @@ class Mongo:
         """Run one driver call; DatabaseUnavailable if it fails or is late."""
         d: Deferred[T] = ensureDeferred(_awaited(call))
         d.addTimeout(self.timeout, self.clock)
+        recorded = metrics()
+        began = self.clock.seconds()
         try:
-            return await d
+            result = await d
+            recorded.mongo_latency.observe(self.clock.seconds() - began)
+            return result
         except DuplicateKeyError:
             raise DuplicateKey(unique or "value") from None
         except (TimeoutError, CancelledError, PyMongoError, ConnectionError) as e:
@@ -104,10 +109,12 @@ class Mongo:
                     "authSource; the user needs SCRAM-SHA-1): {error}",
                     error=str(e)[:300],
                 )
+                recorded.mongo_errors.inc()
                 raise DatabaseUnavailable() from None
             if isinstance(e, OperationFailure) and not _is_transient(e):
                 raise
             log.warn("database call failed: {error}", error=repr(e))
+            recorded.mongo_errors.inc()
             raise DatabaseUnavailable() from None
 
     async def ping(self) -> None:

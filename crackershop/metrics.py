@@ -1,0 +1,119 @@
+"""Prometheus metrics for the whole server, not the one process that
+happens to answer ``GET /metrics``.
+
+Every process of a server (the master and each worker, or the single
+process) records into ``prometheus_client``'s multi-process directory,
+``RUN_DIR/metrics``, which the server empties when it starts; whichever
+process answers ``/metrics`` adds them all up. The directory must be set
+before ``prometheus_client`` is first imported, so everything here imports
+it lazily, and :func:`prepare` runs first thing at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def prepare(run_dir: str) -> Path:
+    """Empty this server's metrics directory and point prometheus_client at it
+    (inherited by the workers through the environment)."""
+    directory = Path(run_dir).resolve() / "metrics"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[ENV] = str(directory)
+    return directory
+
+
+class Metrics:
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.requests = Counter(
+            "crackershop_http_requests_total",
+            "HTTP requests answered, by route template, method and status",
+            ["route", "method", "status"],
+        )
+        self.latency = Histogram(
+            "crackershop_http_request_duration_seconds",
+            "Time from dispatch to the end of the response",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+        )
+        self.in_flight = Gauge(
+            "crackershop_http_requests_in_flight",
+            "Requests being handled now",
+            multiprocess_mode="livesum",
+        )
+        self.rate_limited = Counter(
+            "crackershop_rate_limited_total", "Requests refused with 429 by the rate limiter"
+        )
+        self.mongo_latency = Histogram(
+            "crackershop_mongodb_operation_duration_seconds",
+            "MongoDB operations, from call to answer",
+            buckets=LATENCY_BUCKETS,
+        )
+        self.mongo_errors = Counter(
+            "crackershop_mongodb_errors_total",
+            "MongoDB operations that failed or timed out (answered 503)",
+        )
+        self.worker_restarts = Counter(
+            "crackershop_worker_restarts_total", "Workers replaced, by reason", ["reason"]
+        )
+        self.worker_rss = Gauge(
+            "crackershop_worker_resident_memory_bytes",
+            "Resident memory of each worker, as the master last sampled it",
+            ["worker"],
+            multiprocess_mode="liveall",
+        )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+
+_metrics: Optional[Metrics] = None
+
+
+def metrics() -> Metrics:
+    global _metrics
+    if _metrics is None:
+        _metrics = Metrics()
+    return _metrics
+
+
+def process_dead(pid: int) -> None:
+    """Drop a dead process's live gauges (its counters keep counting)."""
+    if os.environ.get(ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+def render() -> bytes:
+    from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+    if not os.environ.get(ENV):
+        data: bytes = generate_latest(REGISTRY)
+        return data
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    combined: bytes = generate_latest(registry)
+    return combined
