@@ -8,6 +8,7 @@ crackershop stop              stop the running server gracefully
 crackershop restart [--worker N]  rolling restart of the workers (or one)
 crackershop scale N           run N workers
 crackershop logs [-n N] [-f] [--worker N] [--level L] [--json]  the server's log
+crackershop monit             a live view of status, until Ctrl-C
 crackershop install-service [--print] [--user U] [--workdir D] [--env-file F]
                               a systemd unit running the server
 """
@@ -201,6 +202,7 @@ COMMANDS = {
     "restart": _ops("restart"),
     "scale": _ops("scale"),
     "logs": _ops("logs"),
+    "monit": _ops("monit"),
     "install-service": lambda argv: _install_service(argv),
 }
 

@@ -150,3 +150,43 @@ def logs_command(argv: Sequence[str]) -> int:
         except KeyboardInterrupt:
             return 0
     return 0
+
+
+CLEAR = "\x1b[H\x1b[2J"
+
+
+def monit_command(
+    argv: Sequence[str],
+    sleep: Any = None,
+    out: Any = None,
+) -> int:
+    """A live view of ``status``, redrawn every second until Ctrl-C."""
+    import time
+
+    parser = _options("monit", "A live view of the server and its workers (Ctrl-C to quit).")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    parser.add_argument("--count", type=int, default=0, help="stop after this many (0: never)")
+    args, rest = parser.parse_known_args(argv)
+    config = _config(rest)
+    wait = sleep or time.sleep
+    stream = out or sys.stdout
+
+    def body() -> int:
+        from crackershop.control import render_status
+
+        shown = 0
+        try:
+            while not args.count or shown < args.count:
+                status = _call(config, {"cmd": "status"})
+                stamp = time.strftime("%H:%M:%S")
+                stream.write(f"{CLEAR}crackershop monit  {stamp}  (Ctrl-C to quit)\n\n")
+                stream.write(render_status(status) + "\n")
+                stream.flush()
+                shown += 1
+                if not args.count or shown < args.count:
+                    wait(max(args.interval, 0.1))
+        except KeyboardInterrupt:
+            stream.write("\n")
+        return 0
+
+    return _run(body)

@@ -202,3 +202,35 @@ def test_the_control_socket_refuses_another_user(tmp_path: Path, secantus: Secan
     finally:
         assert server.stop() == 0
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_monit_redraws_under_a_terminal(tmp_path: Path, secantus: Secantus) -> None:
+    """monit, in a pseudo-terminal, redraws the status a few times and stops on Ctrl-C."""
+    import pty
+    import select
+
+    server = Server(tmp_path, env={"MONGO_URI": secantus.uri + "/monit"}, args=["--workers", "0"])
+    try:
+        wait_until(lambda: cli(server, "status").returncode == 0, 30, "control socket")
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: monit on the terminal
+            os.chdir(server.workdir)
+            os.execve(
+                tool("crackershop"),
+                [tool("crackershop"), "monit", "--interval", "0.2"],
+                child_env({}),
+            )
+        screen = b""
+        deadline = time.monotonic() + 30
+        while screen.count(b"crackershop monit") < 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if ready:
+                screen += os.read(fd, 65536)
+        assert screen.count(b"crackershop monit") >= 3, screen[-2000:]
+        assert b"\x1b[2J" in screen and str(server.pid).encode() in screen
+        os.kill(pid, signal.SIGINT)
+        _, code = os.waitpid(pid, 0)
+        assert os.WIFEXITED(code) and os.WEXITSTATUS(code) == 0
+        os.close(fd)
+    finally:
+        assert server.stop() == 0
