@@ -1,6 +1,7 @@
 """The ``crackershop`` command.
 
-crackershop serve [options]   the server (same options as twistd crackershop)
+crackershop serve [options]   the server (same options as twistd crackershop);
+                              --reload rolls source changes into the workers
 crackershop seed              fill an empty database with a demo catalogue
 crackershop config            print the effective configuration, secrets masked
 crackershop status [--json]   the running server and its workers
@@ -47,6 +48,11 @@ def serve(argv: Sequence[str]) -> int:
         def _getPlugins(self, interface: Any, package: Any = None) -> Any:  # type: ignore[override]
             return [maker]
 
+    # `--reload` is a switch here; the setting behind it takes a value.
+    argv = ["--reload=true" if arg == "--reload" else arg for arg in argv]
+    if getattr(sys, "frozen", False) and any(a.startswith("--reload") for a in argv):
+        print("crackershop: --reload watches source files; the binary has none", file=sys.stderr)
+        return EXIT_USAGE
     sys.argv = ["crackershop", "--nodaemon", "--pidfile=", "crackershop", *argv]
     app.run(runApp, ShopServerOptions)
     return 0

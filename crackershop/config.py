@@ -471,6 +471,12 @@ class Config:
         parse_size,
         16 * 1024,
     )
+    reload: bool = setting(
+        "RELOAD",
+        "development: watch the source and roll new code into the workers (serve --reload)",
+        parse_bool,
+        False,
+    )
     max_memory: int = setting(
         "MAX_MEMORY",
         "a worker whose resident memory exceeds this is recycled gracefully, e.g. 500mb",

@@ -162,8 +162,10 @@ def _control(reactor: Any, config: Config, http: Any) -> None:
 
 
 def clustered(config: Config) -> bool:
-    """A master with workers, or (0, 1, ENABLE_CLUSTERING=false) one process."""
-    return config.enable_clustering and config.workers not in (0, 1)
+    """A master with workers, or (0, 1, ENABLE_CLUSTERING=false) one process.
+    --reload always runs a master, so new code can replace a worker while
+    the old one still serves."""
+    return config.reload or (config.enable_clustering and config.workers not in (0, 1))
 
 
 def start_repair(store: Any, repair: Any, reactor: Any, config: Config) -> Any:

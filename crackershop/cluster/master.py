@@ -57,6 +57,8 @@ def worker_command() -> tuple[str, list[str]]:
 
 
 def worker_count(config: Config) -> int:
+    if config.reload and config.workers in (0, 1):
+        return 1
     if config.workers == -1:
         try:
             return max(1, len(os.sched_getaffinity(0)))
@@ -115,6 +117,7 @@ class Master(MultiService):
         self._redis_url = ""
         self.redis: Any = None
         self.redirecting: Any = None
+        self.reloader: Any = None
         self._stopped: Optional[Deferred[None]] = None
         self.control: Any = None
         self._figures: Any = None
@@ -206,6 +209,11 @@ class Master(MultiService):
             self.fail(str(e))
             return
         self._signals()
+        if self.config.reload:
+            from crackershop.cluster.reload import Reloader
+
+            self.reloader = Reloader(self.reactor, self.supervisor.restart, dict(os.environ))
+            self.reloader.start()
         d = self._database_uri()
         d.addCallback(self._private_redis)
         d.addCallbacks(self._spawn_workers, self._no_database)
@@ -345,8 +353,10 @@ class Master(MultiService):
         from dataclasses import replace
 
         if self._redis_url:
-            return replace(self.config, mongo_uri=self._uri, redis_url=self._redis_url, workers=0)
-        return replace(self.config, mongo_uri=self._uri, workers=0)
+            return replace(
+                self.config, mongo_uri=self._uri, redis_url=self._redis_url, workers=0, reload=False
+            )
+        return replace(self.config, mongo_uri=self._uri, workers=0, reload=False)
 
     def _signals(self) -> None:
         """SIGHUP rolling restart, SIGTTIN/SIGTTOU one worker more/less,
@@ -377,6 +387,8 @@ class Master(MultiService):
         if self._stopped is not None:
             return self._stopped
         super().stopService()
+        if self.reloader is not None:
+            self.reloader.stop()
         d = self.supervisor.stop()
 
         def after(_: Any) -> Any:
