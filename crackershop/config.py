@@ -192,6 +192,22 @@ def parse_workers(raw: str) -> int:
     return parse_int(0, 256)(value)
 
 
+def parse_duration_or_zero(default_unit: str) -> Callable[[str], float]:
+    """A duration as :func:`parse_duration` reads it, or 0 (off)."""
+    positive = parse_duration(default_unit)
+
+    def parse(raw: str) -> float:
+        match = _DURATION.match(raw)
+        if match and float(match.group(1)) == 0:
+            return 0.0
+        try:
+            return positive(raw)
+        except ValueError:
+            raise ValueError("a duration such as 1s or 500ms, or 0") from None
+
+    return parse
+
+
 @dataclass(frozen=True)
 class Config:
     environment: str = setting(
@@ -409,6 +425,14 @@ class Config:
         "releases it; the sweep runs this often (bare numbers are seconds)",
         parse_duration("s"),
         60.0,
+    )
+    catalogue_cache_ttl: float = setting(
+        "CATALOGUE_CACHE_TTL",
+        "how stale customers' product and category reads may be: each process "
+        "keeps what it read this long; 0 reads the database every time "
+        "(bare numbers are seconds)",
+        parse_duration_or_zero("s"),
+        1.0,
     )
 
     @property

@@ -17,6 +17,7 @@ from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
 from crackershop.mail import OutboxMailer
 from crackershop.ratelimit import make_limiting
+from crackershop.store.catalogue import CachedCatalogue
 from crackershop.store.interfaces import IStore
 
 
@@ -71,6 +72,7 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         else None,
         order_max_lines=config.order_max_lines,
         order_repair_after=config.order_repair_after,
+        catalogue=CachedCatalogue(store, reactor, config.catalogue_cache_ttl),
     )
     app = build_app(deps)
     cors = Cors(config.allowed_origins)
