@@ -11,6 +11,7 @@ writes the same figures as JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -34,7 +35,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 WRK_DIR = ROOT / "scripts" / "wrk"
-JWT_SECRET = "benchmark-secret-0123456789abcdef0123456789abcdef"
+JWT_SECRET = "benchmark-secret-0123456789abcdef0123456789abcdef"  # noqa: S105 (127.0.0.1 only)
 ADMIN = ("bench-admin@crackershop.local", "bench-admin-password")
 CUSTOMER = ("bench-customer@crackershop.local", "bench-password-1")
 HIGH = "10000000"  # rate limits the benchmark's one client address never reaches
@@ -96,7 +97,7 @@ def raise_open_files(needed: int) -> int:
 
 def http(method: str, url: str, body: Any = None, token: str = "") -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310
     if data is not None:
         request.add_header("Content-Type", "application/json")
     if token:
@@ -211,15 +212,15 @@ def run_wrk(base: str, case: Case, duration: float, env: dict[str, str]) -> Resu
 def rss(child: Child) -> list[float]:
     sizes = []
     for p in child.serving():
-        try:
+        with contextlib.suppress(psutil.Error):
             sizes.append(round(p.memory_info().rss / 2**20, 1))
-        except psutil.Error:
-            pass
     return sizes
 
 
 def interpreter(python: str) -> str:
-    code = "import platform, sys; print(platform.python_implementation(), platform.python_version())"
+    code = (
+        "import platform, sys; print(platform.python_implementation(), platform.python_version())"
+    )
     done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
@@ -306,8 +307,14 @@ class Bench:
 
     def customer(self, base: str) -> dict[str, str]:
         """The customer the Lua scripts log in and order as, and product ids."""
-        http("POST", base + "/api/v1/auth/register", {"name": "Bench", "email": CUSTOMER[0], "password": CUSTOMER[1]})
-        status, login = http("POST", base + "/api/v1/auth/login", {"email": CUSTOMER[0], "password": CUSTOMER[1]})
+        http(
+            "POST",
+            base + "/api/v1/auth/register",
+            {"name": "Bench", "email": CUSTOMER[0], "password": CUSTOMER[1]},
+        )
+        status, login = http(
+            "POST", base + "/api/v1/auth/login", {"email": CUSTOMER[0], "password": CUSTOMER[1]}
+        )
         if status != 200:
             raise SystemExit(f"cannot log the benchmark customer in: {status} {login}")
         status, page = http("GET", base + "/api/v1/products?limit=100")
@@ -344,7 +351,9 @@ class Bench:
             "LOG_DIR": str(self.work / "logs"),
             **extra,
         }
-        child = self.start(name, [self.python, "-c", RUN_SERVER, "-n", "--pidfile=", "crackershop"], env)
+        child = self.start(
+            name, [self.python, "-c", RUN_SERVER, "-n", "--pidfile=", "crackershop"], env
+        )
         base = f"http://127.0.0.1:{port}"
         if not wait_for(base + "/ready", child):
             output = child.output()
@@ -489,7 +498,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             print_header()
             run = bench.run_workers(workers.strip())
             if not run["available"]:
-                print(f"unavailable: the server does not start with --workers={workers}: {run['reason']}")
+                print(
+                    f"unavailable: the server does not start with --workers={workers}: "
+                    + run["reason"]
+                )
             report["runs"].append(run)
     finally:
         bench.close()

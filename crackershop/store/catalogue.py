@@ -32,6 +32,7 @@ from zope.interface import Interface, implementer
 from crackershop.store.interfaces import Document, IStore, Page, ProductQuery
 
 MAX_ENTRIES = 2048
+MISSING: Any = object()
 
 
 class ICatalogue(Interface):
@@ -66,6 +67,15 @@ class TtlCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def peek(self, key: Hashable) -> Any:
+        """The fresh answer for the key, or MISSING (cheaper than a Deferred)."""
+        entry = self._entries.get(key)
+        if entry is not None and self.clock.seconds() - entry[0] < self.ttl:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[1]
+        return MISSING
 
     def get(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Deferred[Any]:
         if self.ttl <= 0:
@@ -118,7 +128,10 @@ class CachedCatalogue:
     async def products(self, query: ProductQuery) -> Page:
         if query.include_inactive:
             raise ValueError("the catalogue never lists inactive products")
-        page: Page = await self.cache.get(("list", query), lambda: self.store.products.list(query))
+        key = ("list", query)
+        page: Page = self.cache.peek(key)
+        if page is MISSING:
+            page = await self.cache.get(key, lambda: self.store.products.list(query))
         return page
 
     async def product(self, product_id: ObjectId) -> Optional[Document]:
@@ -128,18 +141,25 @@ class CachedCatalogue:
                 return None
             return doc
 
-        found: Optional[Document] = await self.cache.get(("product", product_id), fetch)
+        key = ("product", product_id)
+        found: Optional[Document] = self.cache.peek(key)
+        if found is MISSING:
+            found = await self.cache.get(key, fetch)
         return found
 
     async def categories_by_ids(self, ids: Sequence[ObjectId]) -> builtins.list[Document]:
-        key = ("categories", tuple(sorted(set(ids))))
-        found: builtins.list[Document] = await self.cache.get(
-            key, lambda: self.store.categories.by_ids(key[1])
-        )
+        wanted = tuple(sorted(set(ids)))
+        key = ("categories", wanted)
+        found: builtins.list[Document] = self.cache.peek(key)
+        if found is MISSING:
+            found = await self.cache.get(key, lambda: self.store.categories.by_ids(wanted))
         return found
 
     async def categories(self) -> builtins.list[Document]:
-        found: builtins.list[Document] = await self.cache.get(
-            ("categories",), lambda: self.store.categories.list(include_inactive=False)
-        )
+        key = ("categories",)
+        found: builtins.list[Document] = self.cache.peek(key)
+        if found is MISSING:
+            found = await self.cache.get(
+                key, lambda: self.store.categories.list(include_inactive=False)
+            )
         return found
