@@ -465,6 +465,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     options = parser.parse_args(argv)
     if options.quick:
         options.duration = 2.0
+    found = shutil.which(options.python)
+    if found is None:
+        print(f"scripts/bench: no interpreter {options.python}", file=sys.stderr)
+        return 2
+    options.python = str(Path(found).absolute())
     if shutil.which("wrk") is None:
         print("scripts/bench needs wrk: apt-get install wrk", file=sys.stderr)
         return 1
