@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl
 
@@ -39,6 +40,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+@lru_cache(maxsize=8192)  # documents' dates repeat in every answer that shows them
 def _iso(value: datetime) -> str:
     offset = value.utcoffset()
     if offset:
