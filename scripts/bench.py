@@ -448,6 +448,61 @@ def _ms(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def targets(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, met or missed, for one run."""
+    if not run["available"]:
+        return []
+    by = {c["case"]: c for c in run["cases"]}
+    found: list[dict[str, Any]] = []
+
+    def add(name: str, value: Optional[float], goal: float, above: bool = True) -> None:
+        if value is None:
+            return
+        met = value >= goal if above else value < goal
+        found.append({"target": name, "value": round(value, 3), "goal": goal, "met": met})
+
+    api = by.get("GET /api")
+    if api:
+        add("GET /api vs bare Klein", api["ratio_to_reference"], 0.7)
+        for name in ("GET /api/v1/products", "GET /api/v1/products/:id"):
+            if name in by and api["requests_per_s"]:
+                add(f"{name} vs GET /api", by[name]["requests_per_s"] / api["requests_per_s"], 0.5)
+    mixed = by.get("mixed shop, 256 connections") or by.get("mixed shop, 64 connections")
+    if mixed and mixed["rss_mb"]:
+        add("RSS MB per process after the mixed workload", max(mixed["rss_mb"]), 80, above=False)
+    bad = sum(c["non_2xx"] + sum(c["errors"].values()) for c in run["cases"])
+    add("errors and non-2xx answers in all cases", bad, 1, above=False)
+    return found
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """A results file as the README's table."""
+    lines = [
+        f"{report['interpreter']}, {report['machine']['cores']} cores, "
+        f"load average {report['machine']['load_before'][0]:.2f} before and "
+        f"{report['machine']['load_after'][0]:.2f} after, {report['duration_s']:g} s per case, "
+        f"`{report['command']}`",
+        "",
+        "| workers | case | conns | req/s | p50 ms | p99 ms | non-2xx | errors | RSS MB "
+        "| vs Klein |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in report["runs"]:
+        if not run["available"]:
+            lines.append(f"| {run['workers']} | unavailable: {run['reason']} |||||||||")
+            continue
+        for c in [run["reference"], *run["cases"]]:
+            ratio = c["ratio_to_reference"]
+            lines.append(
+                f"| {run['workers']} | {c['case']} | {c['connections']} | "
+                f"{c['requests_per_s']:.0f} | {_ms(c['p50_ms'])} | {_ms(c['p99_ms'])} | "
+                f"{c['non_2xx']} | {sum(c['errors'].values())} | "
+                f"{'/'.join(f'{m:.0f}' for m in c['rss_mb'])} | "
+                f"{'-' if ratio is None else f'{ratio:.0%}'} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per case (8)")
@@ -462,7 +517,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--mongo-uri", default=os.environ.get("MONGO_URI", ""))
     parser.add_argument("--out", help="JSON results (default bench-results/<time>.json)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
+    parser.add_argument("--markdown", metavar="JSON", help="print a results file as a table")
     options = parser.parse_args(argv)
+    if options.markdown:
+        print(markdown(json.loads(Path(options.markdown).read_text())))
+        return 0
     if options.quick:
         options.duration = 2.0
     found = shutil.which(options.python)
@@ -502,6 +561,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"\n== workers={workers}")
             print_header()
             run = bench.run_workers(workers.strip())
+            run["targets"] = targets(run)
+            for t in run["targets"]:
+                print(
+                    f"target {t['target']}: {t['value']:g} (goal {t['goal']:g}) "
+                    + ("met" if t["met"] else "MISSED")
+                )
             if not run["available"]:
                 print(
                     f"unavailable: the server does not start with --workers={workers}: "
