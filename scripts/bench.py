@@ -302,7 +302,7 @@ class Bench:
         from pymongo import MongoClient
 
         with MongoClient(self.mongo_uri) as client:
-            db = client.get_default_database()
+            db = client.get_default_database("crackershop")  # as MONGO_DB defaults
             db.products.update_many({}, {"$set": {"quantity": 100_000_000}})
 
     def customer(self, base: str) -> dict[str, str]:
@@ -514,7 +514,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--workers", default="1,auto", help="worker settings to measure, comma separated (1,auto)"
     )
     parser.add_argument("--case", action="append", help="only cases whose name contains this")
-    parser.add_argument("--mongo-uri", default=os.environ.get("MONGO_URI", ""))
+    parser.add_argument(
+        "--mongo-uri",
+        default=os.environ.get("MONGO_URI", ""),
+        help="a SCRATCH database to use instead of the embedded one (default $MONGO_URI): "
+        "the benchmark seeds it, registers a customer, places orders and sets every "
+        "product's stock to 100,000,000",
+    )
     parser.add_argument("--out", help="JSON results (default bench-results/<time>.json)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     parser.add_argument("--markdown", metavar="JSON", help="print a results file as a table")
