@@ -168,7 +168,14 @@ def seed_command(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"serve": serve, "seed": seed_command, "config": show_config}
+def worker_command(argv: Sequence[str]) -> int:
+    """Private: a cluster worker, for builds that cannot run ``python -m``."""
+    from crackershop.cluster.worker import main as worker_main
+
+    return worker_main(argv)
+
+
+COMMANDS = {"serve": serve, "seed": seed_command, "config": show_config, "_worker": worker_command}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

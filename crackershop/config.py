@@ -138,6 +138,19 @@ def parse_duration(default_unit: str) -> Callable[[str], float]:
     return parse
 
 
+def parse_duration_or_zero(default_unit: str) -> Callable[[str], float]:
+    """A duration in seconds where 0 (off) is allowed."""
+    positive = parse_duration(default_unit)
+
+    def parse(raw: str) -> float:
+        match = _DURATION.match(raw)
+        if match and float(match.group(1)) == 0:
+            return 0.0
+        return positive(raw)
+
+    return parse
+
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
@@ -190,22 +203,6 @@ def parse_workers(raw: str) -> int:
     if value == "auto":
         return -1
     return parse_int(0, 256)(value)
-
-
-def parse_duration_or_zero(default_unit: str) -> Callable[[str], float]:
-    """A duration as :func:`parse_duration` reads it, or 0 (off)."""
-    positive = parse_duration(default_unit)
-
-    def parse(raw: str) -> float:
-        match = _DURATION.match(raw)
-        if match and float(match.group(1)) == 0:
-            return 0.0
-        try:
-            return positive(raw)
-        except ValueError:
-            raise ValueError("a duration such as 1s or 500ms, or 0") from None
-
-    return parse
 
 
 @dataclass(frozen=True)
@@ -384,7 +381,8 @@ class Config:
     )
     request_timeout: float = setting(
         "REQUEST_TIMEOUT",
-        "deadline for a database operation (bare numbers are milliseconds)",
+        "deadline for a database operation, for a request to arrive whole and for "
+        "handling it (503 after; bare numbers are milliseconds)",
         parse_duration("ms"),
         30.0,
     )
@@ -435,6 +433,77 @@ class Config:
         1.0,
     )
 
+    tls_cert: str = setting(
+        "TLS_CERT",
+        "PEM certificate (chain) file; with TLS_KEY, PORT serves HTTPS (TLS 1.2+); "
+        "re-read at every start",
+        parse_str,
+        "",
+    )
+    tls_key: str = setting("TLS_KEY", "PEM private key file of TLS_CERT", parse_str, "")
+    http_redirect_port: int = setting(
+        "HTTP_REDIRECT_PORT",
+        "with TLS, a plain-HTTP port that only redirects to HTTPS; 0 disables",
+        parse_int(0, 65535),
+        0,
+    )
+    hsts_max_age: int = setting(
+        "HSTS_MAX_AGE",
+        "Strict-Transport-Security max-age (seconds) on HTTPS responses; 0 disables",
+        parse_int(0, 100_000_000),
+        0,
+        production=31_536_000,
+    )
+    jwt_leeway: float = setting(
+        "JWT_LEEWAY",
+        "clock skew allowed when checking a token's expiry (bare numbers are seconds)",
+        parse_duration("s"),
+        30.0,
+    )
+    auth_cache_ttl: float = setting(
+        "AUTH_CACHE_TTL",
+        "how long a worker reuses a token's user record; blocking a user or changing "
+        "a password reaches other workers within this (0ms disables; bare numbers are ms)",
+        parse_duration_or_zero("ms"),
+        2.0,
+    )
+    max_headers: int = setting(
+        "MAX_HEADERS",
+        "most header lines in one request (more is a 431)",
+        parse_int(8, 1000),
+        100,
+    )
+    max_headers_size: int = setting(
+        "MAX_HEADERS_SIZE",
+        "largest request line plus headers, e.g. 16kb (more is a 431)",
+        parse_size,
+        16 * 1024,
+    )
+    max_memory: int = setting(
+        "MAX_MEMORY",
+        "a worker whose resident memory exceeds this is recycled gracefully, e.g. 500mb",
+        parse_size,
+        500 * 1024**2,
+    )
+    graceful_timeout: float = setting(
+        "GRACEFUL_TIMEOUT",
+        "how long a stopping worker may finish in-flight requests (bare numbers are seconds)",
+        parse_duration("s"),
+        5.0,
+    )
+    log_max_size: int = setting(
+        "LOG_MAX_SIZE",
+        "size at which the cluster's log file in LOG_DIR is rotated",
+        parse_size,
+        10 * 1024**2,
+    )
+    log_max_files: int = setting(
+        "LOG_MAX_FILES",
+        "rotated log files kept in LOG_DIR",
+        parse_int(1, 1000),
+        5,
+    )
+
     @property
     def production(self) -> bool:
         return self.environment == "production"
@@ -467,7 +536,11 @@ def mask_uri(uri: str) -> str:
         userinfo, _, hosts = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:********@{hosts}" if ":" in userinfo else f"{user}@{hosts}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    query = "&".join(
+        f"{k}=********" if "password" in k.lower() else f"{k}={v}" if v else k
+        for k, v in (p.partition("=")[::2] for p in parts.query.split("&") if p)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def declarations() -> Sequence[tuple[str, Setting]]:
@@ -553,6 +626,10 @@ def load(
         if "mongo_min_pool_size" in given:
             raise ConfigError("MONGO_MIN_POOL_SIZE must not exceed MONGO_MAX_POOL_SIZE")
         values["mongo_min_pool_size"] = values["mongo_max_pool_size"]
+    if bool(values["tls_cert"]) != bool(values["tls_key"]):
+        raise ConfigError("TLS_CERT and TLS_KEY must be given together")
+    if values["http_redirect_port"] and not values["tls_cert"]:
+        raise ConfigError("HTTP_REDIRECT_PORT needs TLS_CERT and TLS_KEY")
     if environment == "production" and "*" in values["allowed_origins"]:
         raise ConfigError("ALLOWED_ORIGINS must list exact origins in production, not *")
     return Config(**values), warnings

@@ -59,6 +59,11 @@ class MethodNotAllowed(ShopError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(ShopError):
+    status = 408
+    code = "request_timeout"
+
+
 class Conflict(ShopError):
     status = 409
     code = "conflict"
@@ -80,6 +85,11 @@ class PayloadTooLarge(ShopError):
 class UnsupportedMediaType(ShopError):
     status = 415
     code = "unsupported_media_type"
+
+
+class HeadersTooLarge(ShopError):
+    status = 431
+    code = "headers_too_large"
 
 
 class RateLimited(ShopError):

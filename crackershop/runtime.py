@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from twisted.application.service import Service
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -77,23 +77,94 @@ class DatabaseService(Service):
         return None
 
 
-class HttpService(Service):
-    """Listens on the configured interface and port with the shop's site."""
+def database_service(
+    reactor: Any, config: Config, parent: Optional[MultiService] = None
+) -> DatabaseService:
+    """The database pool of a serving process (single-process server or
+    cluster worker): on MONGO_URI, or on an embedded database started as a
+    sibling service under ``parent``."""
+    if config.mongo_uri:
+        uri = config.mongo_uri
 
-    def __init__(self, reactor: Any, host: str, port: int) -> None:
+        def source() -> Deferred[str]:
+            return succeed(uri)
+
+    else:
+        from crackershop.embedded import EmbeddedMongo
+
+        assert parent is not None, "the embedded database needs a parent service"
+        embedded = EmbeddedMongo(reactor, config.data_dir)
+        embedded.setServiceParent(parent)
+        source = embedded.whenReady
+    database = DatabaseService(reactor, config, source)
+    if parent is not None:
+        database.setServiceParent(parent)
+    return database
+
+
+class HttpService(Service):
+    """Listens on the configured interface and port with the shop's site:
+    HTTPS when a certificate and key are configured (read when listening
+    starts), plus the optional plain-HTTP port that redirects to it."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        host: str,
+        port: int,
+        tls: Optional[tuple[str, str]] = None,
+        redirect_port: int = 0,
+        public_url: str = "",
+    ) -> None:
         self.reactor = reactor
         self.host = host
         self.port = port
+        self.tls = tls
+        self.redirect_port = redirect_port
+        self.public_url = public_url
         self.listening: Optional[IListeningPort] = None
+        self.redirecting: Optional[IListeningPort] = None
+        self._options: Any = None
+
+    def prepare(self) -> None:
+        """Read the certificate and key now, so that a bad pair stops
+        start-up before anything else is opened."""
+        if self.tls is not None:
+            from crackershop.tls import server_options
+
+            self._options = server_options(*self.tls)
 
     def listen(self, site: Site) -> IListeningPort:
-        self.listening = self.reactor.listenTCP(self.port, site, interface=self.host)
-        address: Any = self.listening.getHost()
-        log.info("serving HTTP on {host}:{port}", host=address.host, port=address.port)
+        if self.tls is None:
+            self.listening = self.reactor.listenTCP(self.port, site, interface=self.host)
+            address: Any = self.listening.getHost()
+            log.info("serving HTTP on {host}:{port}", host=address.host, port=address.port)
+            return self.listening
+        from crackershop.tls import RedirectSite
+
+        if self._options is None:
+            self.prepare()
+        options, self._options = self._options, None
+        self.listening = self.reactor.listenSSL(self.port, site, options, interface=self.host)
+        address = self.listening.getHost()
+        log.info("serving HTTPS on {host}:{port}", host=address.host, port=address.port)
+        if self.redirect_port:
+            redirect = RedirectSite(address.port, self.public_url, self.reactor)
+            self.redirecting = self.reactor.listenTCP(
+                self.redirect_port, redirect, interface=self.host
+            )
+            log.info(
+                "redirecting HTTP on {host}:{port} to HTTPS",
+                host=address.host,
+                port=self.redirect_port,
+            )
         return self.listening
 
     def stopService(self) -> Optional[Deferred[None]]:
         super().stopService()
+        if self.redirecting is not None:
+            self.redirecting.stopListening()
+            self.redirecting = None
         if self.listening is not None:
             d: Optional[Deferred[None]] = self.listening.stopListening()
             self.listening = None

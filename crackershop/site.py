@@ -3,12 +3,13 @@ dependencies, behind the request class that enforces the body limit."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from twisted.internet.threads import deferToThreadPool
 from twisted.web.server import Site
 
 from crackershop.app import Dependencies, build_app
+from crackershop.app.channel import channel_factory
 from crackershop.app.cors import Cors, CorsResource
 from crackershop.app.google import GoogleKeys, treq_fetch
 from crackershop.app.http import ShopRequest
@@ -34,8 +35,18 @@ class ShopSite(Site):
         max_upload_size: int = 5 * 1024 * 1024,
         max_upload_files: int = 5,
         cors: Any = None,
+        reactor: Any = None,
+        arrival_timeout: Optional[float] = None,
+        max_headers: int = 100,
+        max_headers_size: int = 16 * 1024,
+        hsts_max_age: int = 0,
     ) -> None:
-        super().__init__(resource, timeout=timeout)
+        super().__init__(resource, timeout=timeout, reactor=reactor)
+        # A request must arrive whole within this; an idle connection is
+        # closed after ``timeout``.
+        self.arrival_timeout = arrival_timeout
+        self.hsts_max_age = hsts_max_age
+        self.protocol = channel_factory(max_headers, max_headers_size)  # type: ignore[method-assign]
         self.max_body_size = max_body_size
         self.max_upload_size = max_upload_size
         self.max_upload_files = max_upload_files
@@ -58,7 +69,7 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         reactor.addSystemEventTrigger("before", "shutdown", limiting.limiter.close)
     deps = Dependencies(
         store=store,
-        tokens=Tokens(config.jwt_secret, config.jwt_expire, reactor),
+        tokens=Tokens(config.jwt_secret, config.jwt_expire, reactor, config.jwt_leeway),
         passwords=Passwords(config.bcrypt_rounds, in_thread),
         mailer=OutboxMailer(config.mail_outbox or None),
         clock=reactor,
@@ -73,6 +84,8 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         order_max_lines=config.order_max_lines,
         order_repair_after=config.order_repair_after,
         catalogue=CachedCatalogue(store, reactor, config.catalogue_cache_ttl),
+        request_timeout=config.request_timeout,
+        auth_cache_ttl=config.auth_cache_ttl,
     )
     app = build_app(deps)
     cors = Cors(config.allowed_origins)
@@ -83,4 +96,9 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         max_upload_size=config.max_upload_size,
         max_upload_files=config.max_upload_files,
         cors=cors,
+        reactor=reactor,
+        arrival_timeout=config.request_timeout,
+        max_headers=config.max_headers,
+        max_headers_size=config.max_headers_size,
+        hsts_max_age=config.hsts_max_age,
     )

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from twisted.application.service import IService, MultiService
-from twisted.internet.defer import Deferred
 from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
@@ -60,12 +59,6 @@ class Options(usage.Options):
             self.config, self.warnings = from_environment(given)
         except ConfigError as e:
             _usage_exit(str(e))
-        if (
-            self.config is not None
-            and self.config.workers not in (0, 1)
-            and (self.config.enable_clustering)
-        ):
-            _usage_exit("--workers: clustering is not available in this version; use 0 or 1")
 
 
 class _Exit:
@@ -108,29 +101,28 @@ class ShopService(MultiService):
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    from crackershop.embedded import EmbeddedMongo
-    from crackershop.runtime import DatabaseService, HttpService
+    config = options.config
+    assert config is not None
+    for warning in options.warnings:
+        reactor.callWhenRunning(log.warn, "{warning}", warning=warning)
+    reactor.callWhenRunning(_graceful_signals, reactor)
+    if clustered(config):
+        from crackershop.cluster.master import Master
+
+        return Master(reactor, config, lambda message: fail(reactor, message))
+
+    from crackershop.runtime import HttpService, database_service
     from crackershop.site import make_site
     from crackershop.store.reservations import RepairService
 
-    config = options.config
-    assert config is not None
     root = ShopService(config)
-    for warning in options.warnings:
-        reactor.callWhenRunning(log.warn, "{warning}", warning=warning)
-
-    if config.mongo_uri:
-        uri_source = lambda: Deferred.fromCoroutine(_const(config.mongo_uri))  # noqa: E731
-    else:
-        embedded = EmbeddedMongo(reactor, config.data_dir)
-        embedded.setServiceParent(root)
-        uri_source = embedded.whenReady
-
-    database = DatabaseService(reactor, config, uri_source)
-    database.setServiceParent(root)
+    database = database_service(reactor, config, root)
     repair = RepairService(reactor, config.order_repair_after)
     repair.setServiceParent(root)
-    http = HttpService(reactor, config.host, config.port)
+    tls = (config.tls_cert, config.tls_key) if config.tls_cert else None
+    http = HttpService(
+        reactor, config.host, config.port, tls, config.http_redirect_port, config.public_url
+    )
     http.setServiceParent(root)
 
     def start() -> None:
@@ -139,17 +131,27 @@ def makeService(options: Options) -> IService:
             version=__version__,
             environment=config.environment,
         )
+        try:
+            http.prepare()
+        except Exception as e:
+            fail(reactor, str(e))
+            return
         d = database.connect()
-        d.addCallback(_start_repair, repair, reactor, config)
+        d.addCallback(start_repair, repair, reactor, config)
         d.addCallback(lambda store: http.listen(make_site(reactor, config, store)))
         d.addErrback(lambda f: fail(reactor, _reason(f)))
 
     reactor.callWhenRunning(start)
-    reactor.callWhenRunning(_graceful_signals, reactor)
     return root
 
 
-def _start_repair(store: Any, repair: Any, reactor: Any, config: Config) -> Any:
+def clustered(config: Config) -> bool:
+    """A master with workers, or (0, 1, ENABLE_CLUSTERING=false) one process."""
+    return config.enable_clustering and config.workers not in (0, 1)
+
+
+def start_repair(store: Any, repair: Any, reactor: Any, config: Config) -> Any:
+    """Begin the order-repair sweep on a connected store; passes the store on."""
     from crackershop.store.reservations import Reservations
 
     repair.begin(Reservations(store, reactor, config.order_repair_after))
@@ -169,13 +171,13 @@ def _graceful_signals(reactor: Any) -> None:
     signal.signal(signal.SIGINT, stop)
 
 
-async def _const(value: str) -> str:
-    return value
-
-
 def _reason(failure: Failure) -> str:
     from twisted.internet.error import CannotListenError
 
+    from crackershop.tls import TLSSetupError
+
+    if failure.check(TLSSetupError):
+        return str(failure.value)
     if failure.check(CannotListenError):
         err: Any = failure.value
         where = err.interface or "0.0.0.0"  # noqa: S104 (naming the wildcard, not binding it)

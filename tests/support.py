@@ -130,8 +130,11 @@ class Server(Process):
         env: Optional[dict[str, str]] = None,
         args: Optional[list[str]] = None,
         wait: bool = True,
+        verify: Any = True,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
+        # what httpx checks an HTTPS server's certificate against
+        self.verify = verify
         self.port = free_port()
         self.workdir = workdir
         settings = {
@@ -158,7 +161,8 @@ class Server(Process):
             workdir,
             workdir / f"crackershop-{self.port}.log",
         )
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if settings.get("TLS_CERT") else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         if wait:
             self.wait_ready()
 
@@ -166,7 +170,7 @@ class Server(Process):
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited:\n{self.output()}")
-            return httpx.get(self.url + "/ready", timeout=2).status_code == 200
+            return httpx.get(self.url + "/ready", timeout=2, verify=self.verify).status_code == 200
 
         try:
             wait_until(ready, timeout, "the server to be ready")
@@ -176,6 +180,7 @@ class Server(Process):
 
     def client(self, **kwargs: object) -> httpx.Client:
         kwargs.setdefault("timeout", 30)
+        kwargs.setdefault("verify", self.verify)
         return httpx.Client(base_url=self.url, **kwargs)  # type: ignore[arg-type]
 
 

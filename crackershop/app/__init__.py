@@ -13,6 +13,7 @@ from crackershop.app.auth import Authenticator, AuthHandlers
 from crackershop.app.categories import CategoryHandlers
 from crackershop.app.chit import ChitHandlers
 from crackershop.app.content import BannerHandlers, NotificationHandlers
+from crackershop.app.dashboard import DashboardHandlers
 from crackershop.app.google import GoogleKeys, GoogleSignIn
 from crackershop.app.notify import Notifier
 from crackershop.app.openapi import document
@@ -23,6 +24,7 @@ from crackershop.app.security import Passwords, Tokens
 from crackershop.app.service import ServiceHandlers
 from crackershop.app.settings import SettingsHandlers
 from crackershop.app.uploads import Uploads
+from crackershop.app.usercache import UserCache
 from crackershop.app.users import UserHandlers
 from crackershop.mail import IMailer
 from crackershop.store.catalogue import CachedCatalogue, ICatalogue
@@ -46,6 +48,10 @@ class Dependencies:
     order_repair_after: float = 60.0
     # customers' catalogue reads; None reads the store every time
     catalogue: Optional[ICatalogue] = None
+    # handling deadline per request (503 after); None: no deadline
+    request_timeout: Optional[float] = None
+    # how long a worker reuses a token's user record; 0: read it every time
+    auth_cache_ttl: float = 0.0
 
 
 class HasRoutes(Protocol):
@@ -54,7 +60,15 @@ class HasRoutes(Protocol):
 
 def build_app(deps: Dependencies) -> Klein:
     app = Klein()
-    router = Router(app, Authenticator(deps.store, deps.tokens), deps.guards)
+    users = UserCache(deps.store.users, deps.clock, deps.auth_cache_ttl)
+    deps = attr.evolve(deps, store=users.store_view(deps.store))
+    router = Router(
+        app,
+        Authenticator(deps.store, deps.tokens, users),
+        deps.guards,
+        clock=deps.clock,
+        timeout=deps.request_timeout,
+    )
     spec: dict[str, Any] = {}
     notifier = Notifier(deps.store)
     uploads = Uploads(deps.store.uploads, deps.public_url)
@@ -80,6 +94,7 @@ def build_app(deps: Dependencies) -> Klein:
         NotificationHandlers(deps.store),
         ChitHandlers(deps.store, notifier, deps.clock),
         SettingsHandlers(deps.store),
+        DashboardHandlers(deps.store.dashboard, deps.clock),
         OrderHandlers(
             deps.store, deps.clock, notifier, deps.order_max_lines, deps.order_repair_after
         ),

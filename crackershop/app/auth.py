@@ -29,6 +29,7 @@ from crackershop.app.security import (
     new_reset_token,
 )
 from crackershop.app.uploads import Uploads
+from crackershop.app.usercache import UserCache
 from crackershop.app.views import public_user
 from crackershop.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from crackershop.mail import IMailer
@@ -42,13 +43,16 @@ BAD_CREDENTIALS = "Invalid email or password"
 class Authenticator:
     """Finds the user behind a request's bearer token.
 
-    The user record is read on every request, so blocking a user or
-    changing a password takes effect at once.
+    The user record is read for every request (through ``users``, a brief
+    per-worker cache whose bound is documented in usercache.py), so
+    blocking a user or changing a password takes effect at once on this
+    worker and within AUTH_CACHE_TTL on the others.
     """
 
-    def __init__(self, store: IStore, tokens: Tokens) -> None:
+    def __init__(self, store: IStore, tokens: Tokens, users: Optional[UserCache] = None) -> None:
         self.store = store
         self.tokens = tokens
+        self.users = users
 
     async def __call__(self, request: IRequest, required: bool) -> Optional[dict[str, Any]]:
         header = request.getHeader(b"authorization") or b""
@@ -64,7 +68,10 @@ class Authenticator:
             if required:
                 raise Unauthorized("Not authorized, token is invalid or expired") from None
             return None
-        user = await self.store.users.get(user_id)
+        if self.users is not None:
+            user = await self.users.get(user_id)
+        else:
+            user = await self.store.users.get(user_id)
         if user is None or payload.get("tv", 0) != user.get("tokenVersion", 0):
             if required:
                 raise Unauthorized("Not authorized, token is no longer valid")
@@ -104,7 +111,7 @@ class AuthHandlers:
                 body=RegisterBody,
                 files={"avatar": 1},
             ),
-            Route("POST", f"{p}/login", self.login, "Log in", body=LoginBody),
+            Route("POST", f"{p}/login", self.login, "Log in", body=LoginBody, statuses=(401, 403)),
             Route(
                 "POST",
                 f"{p}/forgotpassword",
@@ -179,14 +186,10 @@ class AuthHandlers:
             doc["mobileNumber"] = body.mobileNumber
         if body.avatar:
             doc["avatar"] = body.avatar
-        added = await self.uploads.save(call, "avatar")
-        if added:
-            doc["avatar"] = added[0]
-        try:
+        async with self.uploads.attached(call, "avatar") as added:
+            if added:
+                doc["avatar"] = added[0]
             user = await self.store.users.create(doc)
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
         return self.session(user, 201)
 
     async def login(self, call: Call) -> Reply:
@@ -244,18 +247,13 @@ class AuthHandlers:
         body: UpdateDetailsBody = call.body
         changes = body.model_dump(exclude_unset=True)
         user = call.require_user()
-        added = await self.uploads.save(call, "avatar")
-        if added:
-            changes["avatar"] = added[0]
-        try:
+        async with self.uploads.attached(call, "avatar") as added:
+            if added:
+                changes["avatar"] = added[0]
             updated = await self.store.users.update(user["_id"], changes) if changes else user
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
-        if updated is None:
-            raise NotFound("User not found")
-        if user.get("avatar") != updated.get("avatar"):
-            await self.uploads.discard([user.get("avatar")])
+            if updated is None:
+                raise NotFound("User not found")
+        await self.uploads.replaced([user.get("avatar")], [updated.get("avatar")])
         return ok(public_user(updated))
 
     async def change_password(self, call: Call) -> Reply:

@@ -71,14 +71,10 @@ class CategoryHandlers:
     async def create(self, call: Call) -> Reply:
         body: CategoryBody = call.body
         fields = body.model_dump(exclude_none=True)
-        added = await self.uploads.save(call, "image")
-        if added:
-            fields["image"] = added[0]
-        try:
+        async with self.uploads.attached(call, "image") as added:
+            if added:
+                fields["image"] = added[0]
             category = await self.store.categories.create(fields)
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
         return ok(public_category(category), 201)
 
     async def update(self, call: Call) -> Reply:
@@ -90,19 +86,13 @@ class CategoryHandlers:
         current = await self.store.categories.get(category_id)
         if current is None:
             raise NotFound("Category not found")
-        added = await self.uploads.save(call, "image")
-        if added:
-            changes["image"] = added[0]
-        try:
+        async with self.uploads.attached(call, "image") as added:
+            if added:
+                changes["image"] = added[0]
             updated = await self.store.categories.update(category_id, changes)
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
-        if updated is None:
-            await self.uploads.discard(added)
-            raise NotFound("Category not found")
-        if current.get("image") != updated.get("image"):
-            await self.uploads.discard([current.get("image")])
+            if updated is None:
+                raise NotFound("Category not found")
+        await self.uploads.replaced([current.get("image")], [updated.get("image")])
         return ok(public_category(updated))
 
     async def delete(self, call: Call) -> Reply:

@@ -62,14 +62,10 @@ class BannerHandlers:
             raise ValidationFailed(
                 "Validation failed", {"image": "an image URL or file is required"}
             )
-        added = await self.uploads.save(call, "image")
-        if added:
-            fields["image"] = added[0]
-        try:
+        async with self.uploads.attached(call, "image") as added:
+            if added:
+                fields["image"] = added[0]
             banner = await self.store.banners.create(fields)
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
         return ok(banner, 201)
 
     async def update(self, call: Call) -> Reply:
@@ -82,19 +78,13 @@ class BannerHandlers:
         current = await self.store.banners.get(banner_id)
         if current is None:
             raise NotFound("Banner not found")
-        added = await self.uploads.save(call, "image")
-        if added:
-            changes["image"] = added[0]
-        try:
+        async with self.uploads.attached(call, "image") as added:
+            if added:
+                changes["image"] = added[0]
             updated = await self.store.banners.update(banner_id, changes) if changes else current
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
-        if updated is None:
-            await self.uploads.discard(added)
-            raise NotFound("Banner not found")
-        if current.get("image") != updated.get("image"):
-            await self.uploads.discard([current.get("image")])
+            if updated is None:
+                raise NotFound("Banner not found")
+        await self.uploads.replaced([current.get("image")], [updated.get("image")])
         return ok(updated)
 
     async def delete(self, call: Call) -> Reply:

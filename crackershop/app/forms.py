@@ -10,12 +10,19 @@ they reach the client as the usual JSON envelope.
 from __future__ import annotations
 
 import json
+import logging
 from io import BytesIO
 from typing import Any, NamedTuple, Optional
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from crackershop.errors import BadRequest, ShopError, ValidationFailed
+
+# The parser logs each malformed form through the standard library, which
+# twistd turns into unstructured error lines on stderr for every bad client;
+# the form's problem reaches the client as a 400 instead.
+logging.getLogger("python_multipart").addHandler(logging.NullHandler())
+logging.getLogger("python_multipart").propagate = False
 
 MAX_FIELD_SIZE = 64 * 1024
 MAX_FIELDS = 200

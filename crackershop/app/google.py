@@ -98,6 +98,7 @@ class GoogleSignIn:
                 "Sign in with a Google ID token",
                 body=GoogleBody,
                 tag="auth",
+                statuses=(401, 403, 501),
             )
         ]
 

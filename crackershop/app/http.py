@@ -7,7 +7,7 @@ Every response body leaves through :func:`render` (success) or
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -23,6 +23,7 @@ from crackershop.errors import (
     BadRequest,
     InvalidJson,
     PayloadTooLarge,
+    RequestTimeout,
     ShopError,
     UnsupportedMediaType,
     ValidationFailed,
@@ -95,6 +96,19 @@ def apply_standard_headers(request: IRequest) -> None:
     request.responseHeaders.removeHeader(b"server")
     for name, value in SECURITY_HEADERS:
         request.setHeader(name, value)
+    hsts = hsts_header(request)
+    if hsts is not None:
+        request.setHeader(b"strict-transport-security", hsts)
+
+
+def hsts_header(request: IRequest) -> Optional[bytes]:
+    """Strict-Transport-Security for a response sent over TLS, when the
+    site has a max-age (production)."""
+    channel = getattr(request, "channel", None)
+    max_age = getattr(getattr(channel, "site", None), "hsts_max_age", 0)
+    if not max_age or not request.isSecure():
+        return None
+    return b"max-age=%d; includeSubDomains" % max_age
 
 
 # -- request bodies
@@ -250,7 +264,12 @@ class ShopRequest(server.Request):
             return
         super().handleContentChunk(data)
 
+    def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(channel, *args, **kwargs)
+        self._start_deadline()
+
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        self._cancel_deadline()
         if self._refused:
             return
         if self.form is not None:
@@ -261,17 +280,69 @@ class ShopRequest(server.Request):
         limit = self._limit()
         self._refused = True
         self.form = None
+        self._cancel_deadline()
         self.requestHeaders.removeHeader(b"expect")
-        error = PayloadTooLarge(f"Request body is larger than {limit} bytes")
-        body = dumps(envelope(error))
-        head = [b"HTTP/1.1 413 Payload Too Large", b"Content-Type: " + JSON_TYPE]
-        head += [name.title() + b": " + value for name, value in SECURITY_HEADERS]
+        self._respond_and_close(PayloadTooLarge(f"Request body is larger than {limit} bytes"))
+
+    def _respond_and_close(self, error: ShopError) -> None:
+        """Answer at once, before the request has arrived whole, and close."""
+        extra: list[tuple[bytes, bytes]] = []
+        hsts = hsts_header(self)
+        if hsts is not None:
+            extra.append((b"Strict-Transport-Security", hsts))
         cors = getattr(getattr(self.channel, "site", None), "cors", None)
         if cors is not None:
             origin = self.requestHeaders.getRawHeaders(b"origin", [b""])[0]
-            head += [name + b": " + value for name, value in cors.headers(origin)]
-        head += [b"Content-Length: %d" % len(body), b"Connection: close", b"", b""]
+            extra += list(cors.headers(origin))
         transport = self.channel.transport
         if transport is not None:
-            transport.write(b"\r\n".join(head) + body)
+            transport.write(raw_response(error, extra))
         self.channel.loseConnection()
+
+    # -- the deadline for the request to arrive whole
+
+    _deadline: Any = None
+
+    def _start_deadline(self) -> None:
+        site = self._site()
+        seconds = getattr(site, "arrival_timeout", None)
+        reactor = getattr(site, "reactor", None)
+        if seconds and reactor is not None:
+            self._deadline = reactor.callLater(seconds, self._too_slow)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        self._refused = True
+        self.form = None
+        self._respond_and_close(
+            RequestTimeout("The request did not arrive in time and the connection is closed")
+        )
+
+    def connectionLost(self, reason: Any) -> None:
+        self._cancel_deadline()
+        super().connectionLost(reason)
+
+
+STATUS_LINES = {
+    400: b"400 Bad Request",
+    408: b"408 Request Timeout",
+    413: b"413 Payload Too Large",
+    431: b"431 Request Header Fields Too Large",
+}
+
+
+def raw_response(error: ShopError, extra: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
+    """A whole HTTP/1.1 response carrying the error envelope, for answers
+    written straight to the connection before a request exists in full."""
+    body = dumps(envelope(error))
+    status = STATUS_LINES.get(error.status, b"%d Error" % error.status)
+    head = [b"HTTP/1.1 " + status, b"Content-Type: " + JSON_TYPE]
+    head += [name.title() + b": " + value for name, value in SECURITY_HEADERS]
+    head += [name + b": " + value for name, value in extra]
+    head += [b"Content-Length: %d" % len(body), b"Connection: close", b"", b""]
+    return b"\r\n".join(head) + body

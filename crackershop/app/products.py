@@ -206,15 +206,10 @@ class ProductHandlers:
         fields.setdefault("isFeatured", False)
         fields.setdefault("isDiwaliSpecial", False)
         fields.setdefault("status", "Active")
-        uploaded = call.files.get("images", [])
-        self._check_count(len(given) + len(uploaded))
-        added = await self.uploads.save(call, "images")
-        self._set_images(fields, given + added)
-        try:
+        self._check_count(len(given) + len(call.files.get("images", [])))
+        async with self.uploads.attached(call, "images") as added:
+            self._set_images(fields, given + added)
             product = await self.store.products.create(fields)
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
         if product.get("status") == "Active":
             self.notifier.broadcast(
                 "customer",
@@ -254,20 +249,13 @@ class ProductHandlers:
         changes.pop("existingImages", None)
         if kept is not None:
             self._check_count(len(kept) + len(uploaded))
-        added = await self.uploads.save(call, "images")
-        if kept is not None:
-            self._set_images(changes, kept + added)
-        try:
+        async with self.uploads.attached(call, "images") as added:
+            if kept is not None:
+                self._set_images(changes, kept + added)
             updated = await self.store.products.update(product_id, changes)
-        except BaseException:
-            await self.uploads.discard(added)
-            raise
-        if updated is None:
-            await self.uploads.discard(added)
-            raise NotFound("Product not found")
-        await self.uploads.discard(
-            set(current.get("images") or []) - set(updated.get("images") or [])
-        )
+            if updated is None:
+                raise NotFound("Product not found")
+        await self.uploads.replaced(current.get("images") or [], updated.get("images") or [])
         return ok((await self._with_categories([updated]))[0])
 
     async def delete(self, call: Call) -> Reply:

@@ -17,6 +17,9 @@ from bson.errors import InvalidId
 from klein import Klein
 from klein.resource import KleinResource
 from pydantic import BaseModel, ValidationError
+from twisted.internet import defer
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -37,6 +40,7 @@ from crackershop.app.http import (
 from crackershop.errors import (
     MethodNotAllowed,
     NotFound,
+    ServiceUnavailable,
     ShopError,
     UnsupportedMediaType,
     ValidationFailed,
@@ -129,6 +133,10 @@ class Route:
     query: Sequence[str] = ()
     # multipart/form-data file fields this route accepts, with how many each
     files: Mapping[str, int] = attr.Factory(dict)
+    # error statuses beyond those its access and body imply (for the document)
+    statuses: Sequence[int] = ()
+    # media types of a success that is not JSON (for the document)
+    produces: Sequence[str] = ()
 
 
 class Authenticate:
@@ -167,10 +175,16 @@ class Router:
         app: Klein,
         authenticate: Callable[[IRequest, bool], Awaitable[Optional[dict[str, Any]]]],
         guards: Sequence[Guard] = (),
+        clock: Optional[IReactorTime] = None,
+        timeout: Optional[float] = None,
     ) -> None:
         self.app = app
         self.authenticate = authenticate
         self.guards = list(guards)
+        # Each request is handled within ``timeout`` seconds or answered 503
+        # with its work cancelled.
+        self.clock = clock
+        self.timeout = timeout
         self.routes: list[Route] = []
         app.handle_errors(RoutingNotFound)(self._not_found)
         app.handle_errors(RoutingMethodNotAllowed)(self._not_allowed)
@@ -182,12 +196,36 @@ class Router:
         klein_path = route.path.replace("{", "<").replace("}", ">")
         endpoint = f"{route.method} {route.path}"
 
-        async def serve(request: IRequest, **params: str) -> bytes:
-            return await self._serve(route, request, params)
+        def serve(request: IRequest, **params: str) -> Deferred[bytes]:
+            return self._serve_within(route, request, params)
 
         self.app.route(klein_path, methods=[route.method], endpoint=endpoint, strict_slashes=False)(
             serve
         )
+
+    def _serve_within(
+        self, route: Route, request: IRequest, params: Mapping[str, str]
+    ) -> Deferred[bytes]:
+        d = Deferred.fromCoroutine(self._serve(route, request, params))
+        if self.timeout is None or self.clock is None:
+            return d
+        timeout = self.timeout
+
+        def too_long(failure: Failure) -> bytes:
+            failure.trap(defer.TimeoutError)
+            log.warn(
+                "{method} {path} took longer than {timeout}s and was cancelled",
+                method=route.method,
+                path=route.path,
+                timeout=timeout,
+            )
+            apply_standard_headers(request)
+            error = ServiceUnavailable("The request took too long and was cancelled")
+            return render_error(request, error)
+
+        d.addTimeout(timeout, self.clock)
+        d.addErrback(too_long)
+        return d
 
     async def _serve(self, route: Route, request: IRequest, params: Mapping[str, str]) -> bytes:
         apply_standard_headers(request)
@@ -206,6 +244,8 @@ class Router:
             reply = await route.handler(call)
         except ShopError as error:
             return render_error(request, error)
+        except CancelledError:
+            raise
         except Exception:
             log.failure("unhandled error in {method} {path}", method=route.method, path=route.path)
             return render_error(request, ShopError("Internal server error"))

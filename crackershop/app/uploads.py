@@ -8,7 +8,8 @@ generated, never taken from the client; the files are served back at
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Optional
 
 from twisted.logger import Logger
@@ -59,7 +60,17 @@ class Uploads:
         self.public_url = public_url.rstrip("/")
 
     def routes(self) -> list[Route]:
-        return [Route("GET", "/uploads/{name}", self.serve, "An uploaded image", tag="uploads")]
+        return [
+            Route(
+                "GET",
+                "/uploads/{name}",
+                self.serve,
+                "An uploaded image",
+                tag="uploads",
+                statuses=(304,),
+                produces=("image/jpeg", "image/png", "image/webp", "image/gif"),
+            )
+        ]
 
     def url(self, name: str, base: str) -> str:
         return f"{self.public_url or base}{PREFIX}{name}"
@@ -93,6 +104,21 @@ class Uploads:
             await self.discard_names(stored)
             raise
         return [self.url(name, base_url(call)) for name in stored]
+
+    @asynccontextmanager
+    async def attached(self, call: Call, field: str) -> AsyncIterator[list[str]]:
+        """Store the field's images for the block; if the block fails (the
+        write they belong to did not happen), delete them again."""
+        added = await self.save(call, field)
+        try:
+            yield added
+        except BaseException:
+            await self.discard(added)
+            raise
+
+    async def replaced(self, before: Iterable[object], after: Iterable[object]) -> None:
+        """Delete the images a write stopped using."""
+        await self.discard(set(before) - set(after))
 
     async def discard(self, urls: Iterable[object]) -> None:
         """Delete the files behind those of these URLs that are ours."""

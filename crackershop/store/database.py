@@ -11,6 +11,7 @@ from zope.interface import implementer
 from crackershop.store.categories import MongoCategories
 from crackershop.store.chit import MongoChit
 from crackershop.store.content import MongoBanners, MongoNotifications
+from crackershop.store.dashboard import MongoDashboard
 from crackershop.store.interfaces import IStore
 from crackershop.store.mongo import Mongo
 from crackershop.store.orders import MongoIdempotency, MongoOrders, MongoStock
@@ -33,6 +34,7 @@ class MongoStore:
         self.notifications = MongoNotifications(self.mongo)
         self.chit = MongoChit(self.mongo)
         self.uploads = MongoUploads(self.mongo)
+        self.dashboard = MongoDashboard(self.mongo)
         self.settings = MongoSettings(self.mongo)
         self.orders = MongoOrders(self.mongo)
         self.stock = MongoStock(self.mongo)

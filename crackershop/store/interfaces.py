@@ -267,6 +267,7 @@ class IStore(Interface):
     notifications = Attribute("INotifications")
     chit = Attribute("IChit")
     uploads = Attribute("IUploads")
+    dashboard = Attribute("IDashboard")
     settings = Attribute("ISettings")
     orders = Attribute("IOrders")
     stock = Attribute("IStock")

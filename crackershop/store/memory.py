@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
 from crackershop.errors import DuplicateKey
+from crackershop.store.dashboard import MemoryDashboard
 from crackershop.store.interfaces import (
     Document,
     IBanners,
@@ -362,6 +363,7 @@ class MemoryStore:
         self.notifications = MemoryNotifications(clock)
         self.chit = MemoryChit(clock)
         self.uploads = MemoryUploads()
+        self.dashboard = MemoryDashboard(self)
         self.available = True
         from crackershop.store.memory_orders import (
             MemoryIdempotency,

@@ -27,6 +27,9 @@ T = TypeVar("T")
 _Connection.noisy = False
 _Pinger.noisy = False
 
+# Unauthorized, AuthenticationFailed
+NOT_AUTHORIZED = (13, 18)
+
 CODEC: CodecOptions[Any] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 
 
@@ -37,11 +40,31 @@ def open_pool(uri: str, pool_size: int) -> ConnectionPool:
     it open, so MONGO_MAX_POOL_SIZE is the number of connections a process
     holds; after an outage each connection retries with a back-off capped at
     two seconds (the default is a minute), so the whole pool is back soon
-    after the database is.
+    after the database is. TLS and credentials come from the URI
+    (crackershop/store/connect.py).
     """
-    return ConnectionPool(
-        uri, pool_size=pool_size, retry_delay=0.5, max_delay=2.0, codec_options=CODEC
+    from crackershop.store.connect import connection_settings
+
+    settings = connection_settings(uri)
+    pool = ConnectionPool(
+        uri,
+        pool_size=pool_size,
+        retry_delay=0.5,
+        max_delay=2.0,
+        codec_options=CODEC,
+        ssl_context_factory=settings.tls,
     )
+    if settings.credentials is not None:
+        c = settings.credentials
+        d = pool.authenticate(c.source, c.username, c.password, c.mechanism)
+        d.addErrback(
+            lambda f: log.error(
+                "MongoDB authentication as {user} failed: {error}",
+                user=c.username,
+                error=str(f.value).replace(c.password, "********"),
+            )
+        )
+    return pool
 
 
 def database_name(uri: str, default: str) -> str:
@@ -74,6 +97,14 @@ class Mongo:
         except DuplicateKeyError:
             raise DuplicateKey(unique or "value") from None
         except (TimeoutError, CancelledError, PyMongoError, ConnectionError) as e:
+            if isinstance(e, OperationFailure) and e.code in NOT_AUTHORIZED:
+                # the server is there but refuses us: MONGO_URI's credentials
+                log.error(
+                    "the database refused this server (check MONGO_URI's user, password and "
+                    "authSource; the user needs SCRAM-SHA-1): {error}",
+                    error=str(e)[:300],
+                )
+                raise DatabaseUnavailable() from None
             if isinstance(e, OperationFailure) and not _is_transient(e):
                 raise
             log.warn("database call failed: {error}", error=repr(e))
@@ -81,6 +112,8 @@ class Mongo:
 
     async def ping(self) -> None:
         await self.run(lambda: self.db.command("ping"))
+        # ping needs no login; a read shows whether the server accepts ours
+        await self.run(lambda: self.db["users"].find_one({}, {"_id": 1}))
 
 
 async def _awaited(call: Callable[[], Awaitable[T]]) -> T:

@@ -123,3 +123,109 @@ def test_banners_through_the_server(server: Server, admin: str) -> None:
             b["title"] for b in c.get("/api/v1/banners", headers=bearer(admin)).json()["data"]
         ]
         assert title in everyone
+
+
+def _all(c: httpx.Client, path: str, token: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        body = c.get(path, params={"page": page, "limit": 100}, headers=bearer(token)).json()
+        items += body["data"]
+        if page >= body["pages"]:
+            return items
+        page += 1
+
+
+def test_dashboard_matches_a_count_by_hand(server: Server, admin: str) -> None:
+    """/dashboard figures equal counts computed over every order, product and user."""
+    address = {
+        "address": "1 Main St",
+        "pincode": "626123",
+        "district": "Virudhunagar",
+        "state": "Tamil Nadu",
+    }
+    with server.client() as c:
+        cat = c.post(
+            "/api/v1/categories",
+            headers=bearer(admin),
+            json={"name": f"Dash {uuid.uuid4().hex[:6]}"},
+        ).json()["data"]["_id"]
+        product = c.post(
+            "/api/v1/products",
+            headers=bearer(admin),
+            json={
+                "name": f"Dash {uuid.uuid4().hex[:6]}",
+                "price": 150,
+                "category": cat,
+                "quantity": 100,
+            },
+        ).json()["data"]["_id"]
+        buyer = register(c, f"dash-{uuid.uuid4().hex[:8]}@example.com")["token"]
+        placed = []
+        for qty in (1, 2, 3, 4):
+            r = c.post(
+                "/api/v1/orders",
+                headers=bearer(buyer),
+                json={
+                    "orderItems": [{"product": product, "qty": qty}],
+                    "shippingAddress": address,
+                    "paymentMethod": "COD",
+                },
+            )
+            assert r.status_code == 201, r.text
+            placed.append(r.json()["data"]["_id"])
+        for order_id in placed[:3]:
+            assert (
+                c.put(
+                    f"/api/v1/orders/{order_id}/payment",
+                    headers=bearer(admin),
+                    json={"isPaid": True},
+                ).status_code
+                == 200
+            )
+        for status in ("Processing", "Shipped", "Out for Delivery", "Delivered"):
+            assert (
+                c.put(
+                    f"/api/v1/orders/{placed[0]}/status",
+                    headers=bearer(admin),
+                    json={"orderStatus": status},
+                ).status_code
+                == 200
+            )
+        assert (
+            c.put(
+                f"/api/v1/orders/{placed[1]}/status",
+                headers=bearer(admin),
+                json={"orderStatus": "Cancelled"},
+            ).status_code
+            == 200
+        )
+
+        stats = c.get("/api/v1/dashboard/stats", headers=bearer(admin)).json()["data"]
+        orders = _all(c, "/api/v1/orders", admin)
+        products = _all(c, "/api/v1/products", admin)
+        users = _all(c, "/api/v1/users", admin)
+        paid = [o for o in orders if o["isPaid"] and o["orderStatus"] != "Cancelled"]
+        revenue = round(sum(o["totalPrice"] for o in paid), 2)
+        assert stats["orders"]["total"] == len(orders)
+        for key, status in (
+            ("pending", "Requested"),
+            ("processing", "Processing"),
+            ("delivered", "Delivered"),
+        ):
+            assert stats["orders"][key] == sum(1 for o in orders if o["orderStatus"] == status)
+        assert stats["products"]["total"] == len(products)
+        assert stats["products"]["featured"] == sum(1 for p in products if p["isFeatured"])
+        assert stats["users"]["total"] == len(users)
+        assert stats["revenue"]["total"] == revenue
+        assert stats["revenue"]["average"] == (round(revenue / len(paid), 2) if paid else 0)
+
+        chart = c.get(
+            "/api/v1/dashboard/sales-chart", params={"days": 7}, headers=bearer(admin)
+        ).json()["data"]
+        assert len(chart) == 7 and round(sum(d["revenue"] for d in chart), 2) == revenue
+        top = c.get(
+            "/api/v1/dashboard/top-products", params={"limit": 100}, headers=bearer(admin)
+        ).json()["data"]
+        mine = next(t for t in top if t["product"] == product)
+        assert mine["sold"] == 1 + 3 + 4  # the cancelled order's 2 units do not count

@@ -152,8 +152,28 @@ def post_orders(
     return responses, time.monotonic() - began
 
 
+@pytest.fixture(scope="module")
+def cluster_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The same shop served by a master with two workers."""
+    server = Server(tmp_path_factory.mktemp("orders2"), env=ENV, args=["--workers", "2"])
+    shop = Shop(server)
+    yield shop
+    shop.http.close()
+    shop.mongo.close()
+    assert server.stop() == 0, server.output()[-3000:]
+
+
 def test_two_hundred_orders_for_fifty_units_never_oversell(shop: Shop) -> None:
     """200 concurrent 1-unit orders from 20 users for stock 50: exactly 50 placed, 150 refused."""
+    never_oversell(shop)
+
+
+def test_two_workers_never_oversell(cluster_shop: Shop) -> None:
+    """The same rush against two worker processes: still exactly 50 placed."""
+    never_oversell(cluster_shop)
+
+
+def never_oversell(shop: Shop) -> None:
     product = shop.product("Diwali Rocket", 150, 50)
     users = [shop.customer(f"rush{i}") for i in range(20)]
     jobs = [(users[i % 20], shop.order_body([(product, 1)]), None) for i in range(200)]

@@ -7,11 +7,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from crackershop.embedded_redis import find_redis_server
 from tests.integration.redis_process import RedisServer
 from tests.support import Server, wait_until
 
@@ -81,6 +83,28 @@ def test_exactly_the_limit_of_100_requests(pair: tuple[Server, Server]) -> None:
     # 20 per 15 minutes: one request comes back every 45 s
     assert 0 < int(refused.headers["Retry-After"]) <= 45
     assert refused.headers["RateLimit-Remaining"] == "0"
+
+
+def test_two_workers_share_a_private_redis(tmp_path: Path) -> None:
+    """Two workers and no Redis configured: the master's private Redis holds one limit."""
+    if find_redis_server() is None:
+        pytest.skip("no redis-server binary on this machine")
+    server = Server(tmp_path, LIMITS, args=["--workers", "2"])
+    try:
+        ip = client_ip()
+        served: set[str] = set()
+        allowed = 0
+        with server.client() as c:
+            for _ in range(100):
+                r = c.get("/api", headers={**via(ip), "Connection": "close"})
+                allowed += r.status_code != 429
+                served.add(r.headers.get("x-worker", "?"))
+        assert allowed == 20
+        assert len(served) == 2, served
+        assert "private Redis" in server.output()
+    finally:
+        assert server.stop() == 0, server.output()[-3000:]
+    assert not (tmp_path / "run" / "redis.sock").exists()
 
 
 def test_two_servers_share_one_limit(pair: tuple[Server, Server]) -> None:

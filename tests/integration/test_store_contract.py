@@ -171,3 +171,67 @@ async def test_user_ids_by_role_in_batches(store: IStore) -> None:
     first = await store.users.ids_with_role("customer", None, 2)
     rest = await store.users.ids_with_role("customer", first[-1], 10)
     assert first + rest == [m for i, m in enumerate(made) if i != 2]
+
+
+@pytest_twisted.ensureDeferred
+async def test_dashboard_figures(store: IStore) -> None:
+    """Aggregation pipelines and brute force give the same, hand-checked figures."""
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    day = 86400.0
+    a, b = ObjectId(), ObjectId()
+    await store.products.create({"name": "A", "price": 10.0, "quantity": 0, "isFeatured": True})
+    await store.products.create({"name": "B", "price": 5.0, "quantity": 9})
+    await store.products.create(
+        {"name": "C", "price": 5.0, "quantity": 3, "status": "Out of Stock"}
+    )
+    await store.users.create({"email": "d1@b.co"})
+    await store.users.create({"email": "d2@b.co"})
+
+    def at(days_ago: float) -> datetime:
+        return datetime.fromtimestamp(now.timestamp() - days_ago * day, tz=timezone.utc)
+
+    orders = [
+        # status, paid, paid days ago, created days ago, total, items
+        ("Requested", False, None, 1, 30.0, [(a, 3, 10.0)]),
+        ("Processing", True, 2, 2, 25.5, [(a, 1, 10.0), (b, 3, 5.0)]),
+        ("Delivered", True, 40, 45, 100.0, [(b, 20, 5.0)]),
+        ("Delivered", True, 0.5, 3, 12.25, [(a, 1, 10.0)]),
+        ("Cancelled", True, 1, 1, 999.0, [(a, 50, 10.0)]),
+        ("Reserving", False, None, 0, 50.0, [(b, 10, 5.0)]),
+        ("Failed", False, None, 0, 50.0, [(b, 10, 5.0)]),
+    ]
+    for status, paid, paid_ago, created_ago, total, items in orders:
+        await store.orders.insert(
+            {
+                "_id": ObjectId(),
+                "user": ObjectId(),
+                "orderStatus": status,
+                "isPaid": paid,
+                "paidAt": at(paid_ago) if paid_ago is not None else None,
+                "createdAt": at(created_ago),
+                "totalPrice": total,
+                "orderItems": [
+                    {"product": p, "qty": q, "price": pr, "name": "A" if p == a else "B"}
+                    for p, q, pr in items
+                ],
+            }
+        )
+    stats = await store.dashboard.stats(now)
+    assert stats == {
+        "orders": {"total": 5, "recent": 4, "pending": 1, "processing": 1, "delivered": 2},
+        "products": {"total": 3, "outOfStock": 2, "featured": 1},
+        "users": {"total": 2},
+        "revenue": {"total": 137.75, "thisMonth": 37.75, "average": 45.92},
+    }
+    sales = await store.dashboard.sales(at(7))
+    assert sales == [
+        {"date": "2026-11-26", "revenue": 25.5},
+        {"date": "2026-11-28", "revenue": 12.25},
+    ]
+    top = await store.dashboard.top_products(5)
+    assert top == [
+        {"product": b, "name": "B", "sold": 23, "revenue": 115.0},
+        {"product": a, "name": "A", "sold": 5, "revenue": 50.0},
+    ]

@@ -32,7 +32,7 @@ class Sent:
 
 
 class Harness:
-    def __init__(self, guards: Any = (), wrap: Any = None) -> None:
+    def __init__(self, guards: Any = (), wrap: Any = None, **extra: Any) -> None:
         self.clock = Clock()
         self.clock.advance(START)
         self.store = MemoryStore(self.clock)
@@ -46,6 +46,7 @@ class Harness:
             mailer=self.mail,  # type: ignore[arg-type]
             clock=self.clock,
             guards=guards,
+            **extra,
         )
         self.app = build_app(deps)
         root = resource(self.app)

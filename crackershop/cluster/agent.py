@@ -1,0 +1,250 @@
+"""The worker process's side of the cluster: its control channel to the
+master, readiness, heartbeats, log forwarding, draining and the parent-death
+guards. What it serves is given to it (:mod:`crackershop.cluster.worker`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+from typing import Any, Callable, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import LoopingCall
+from twisted.logger import ILogObserver, Logger, eventAsJSON
+from twisted.python.failure import Failure
+from twisted.web.server import Site
+from zope.interface import implementer
+
+from crackershop.cluster.board import AcceptBoard
+from crackershop.cluster.channel import BOARD_FD, FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
+from crackershop.cluster.serving import Balance, Connections, adopt, with_headers
+
+log = Logger()
+
+HEARTBEAT = 1.0
+PR_SET_PDEATHSIG = 1
+EXIT_BOOT_FAILED = 3
+
+
+def set_parent_death_signal(signum: int = signal.SIGTERM) -> bool:
+    """Ask Linux to signal this process when its parent dies (prctl)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return bool(libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+class ControlProtocol(Protocol):
+    """Messages from the master; losing the channel means the master is gone."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.lines = LineBuffer(agent.received)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.lines.feed(data)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self.agent.channel_closed()
+
+
+@implementer(ILogObserver)
+class ForwardingObserver:
+    """Sends log events to the master, which writes the cluster's log."""
+
+    def __init__(self, send: Callable[[bytes], None]) -> None:
+        self.send = send
+        self._busy = False
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            text = eventAsJSON(event)
+            self.send(b'{"t":"log","e":' + text.encode("utf-8") + b"}\n")
+        except Exception:  # noqa: S110 (a log event that cannot be sent is dropped)
+            pass
+        finally:
+            self._busy = False
+
+
+class Agent:
+    """Runs one worker: boot (database, then the socket), report ready,
+    heartbeat, drain on request, exit when drained or orphaned."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        worker_id: int,
+        master_pid: int,
+        family: int,
+        grace: float,
+        debug_header: bool,
+        accept_cap: int,
+        wrap: Callable[[Site], Any] = lambda site: site,
+    ) -> None:
+        self.reactor = reactor
+        # What the adopted port serves: the site itself, or the site behind TLS.
+        self.wrap = wrap
+        self.worker_id = worker_id
+        self.master_pid = master_pid
+        self.family = family
+        self.grace = grace
+        self.debug_header = debug_header
+        self.accept_cap = accept_cap
+        self.transport: Any = None
+        self.port: Any = None
+        self.connections = Connections(reactor)
+        self.balance = Balance(_board(), worker_id, self.connections)
+        self.exit_code = 0
+        self._draining = False
+        self._stopping = False
+        self._closed = False
+        self._heartbeat = LoopingCall(self._beat)
+        self._heartbeat.clock = reactor
+
+    def open_channel(self) -> None:
+        from twisted.internet.stdio import StandardIO
+
+        self.transport = StandardIO(  # type: ignore[call-arg]
+            ControlProtocol(self), stdin=FROM_MASTER_FD, stdout=TO_MASTER_FD, reactor=self.reactor
+        )
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.write(data)
+
+    def observer(self) -> ForwardingObserver:
+        return ForwardingObserver(self.send)
+
+    def boot(self, ready: Callable[[], Deferred[Site]]) -> None:
+        """``ready()`` fires with the site once the database answers."""
+        self._heartbeat.start(HEARTBEAT, now=True)
+        d = ready()
+        d.addCallback(self._serve)
+        d.addErrback(self._boot_failed)
+
+    def _serve(self, site: Site) -> None:
+        if self._draining:
+            return
+        if self.debug_header:
+            with_headers(site, {b"x-worker": str(self.worker_id).encode()})
+        self.connections.install(site)
+        self.balance.publish()
+        self.port = adopt(
+            self.reactor,
+            _listen_fd(),
+            self.family,
+            self.wrap(site),
+            self.balance,
+            self.accept_cap,
+        )
+        with contextlib.suppress(OSError):
+            os.close(_listen_fd())  # the port holds its own duplicate
+        log.info("worker {id} serving (pid {pid})", id=self.worker_id, pid=os.getpid())
+        self.send(encode({"t": "ready", "pid": os.getpid()}))
+
+    def _boot_failed(self, failure: Failure) -> None:
+        message = str(failure.value) or repr(failure.value)
+        log.error("worker {id} cannot start: {message}", id=self.worker_id, message=message)
+        self.send(encode({"t": "fatal", "message": message}))
+        self.exit_code = EXIT_BOOT_FAILED
+        self._stop()
+
+    def _beat(self) -> None:
+        if os.getppid() != self.master_pid:
+            self.orphaned("the master process is gone")
+            return
+        stats = {"connections": len(self.connections.open), "served": self.connections.served}
+        self.send(encode({"t": "hb", "stats": stats}))
+
+    def received(self, message: dict[str, Any]) -> None:
+        if message.get("t") == "drain":
+            self.drain()
+
+    def orphaned(self, why: str) -> None:
+        if not self._draining and not self._stopping:
+            log.warn("worker {id}: {why}; exiting", id=self.worker_id, why=why)
+        self.drain()
+
+    def drain(self) -> None:
+        """Stop accepting, finish in-flight requests, close keep-alive
+        connections, exit. The shared socket stays open in the master, so
+        connections still queued on it go to the other workers."""
+        if self._draining:
+            return
+        self._draining = True
+        if self.port is None:
+            self._stop()
+            return
+        log.info("worker {id} draining", id=self.worker_id)
+        self.balance.withdraw()
+        self.port.stopListening()
+        self.reactor.callLater(self.grace + 1.0, self._stop)
+        self.connections.drain(self.grace).addCallback(lambda _: self._stop())
+
+    def channel_closed(self) -> None:
+        self._closed = True
+        if self._stopping:
+            self._exit()
+        else:
+            self.orphaned("the control channel to the master closed")
+
+    def _stop(self) -> None:
+        """Flush what is left for the master (last log lines), then exit."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._heartbeat.running:
+            self._heartbeat.stop()
+        if self.transport is not None and not self._closed:
+            self.transport.loseConnection()
+            self.reactor.callLater(1.0, self._exit)
+        else:
+            self._exit()
+
+    def _exit(self) -> None:
+        if self.reactor.running:
+            self.reactor.stop()
+
+
+def _board() -> Optional[AcceptBoard]:
+    try:
+        return AcceptBoard(BOARD_FD)
+    except (OSError, ValueError):
+        return None
+
+
+def _listen_fd() -> int:
+    from crackershop.cluster.channel import LISTEN_FD
+
+    return LISTEN_FD
+
+
+def install_signals(agent: Agent) -> None:
+    """The master coordinates: a terminal's ^C reaches the whole process
+    group, so workers ignore SIGINT; SIGTERM (also the parent-death signal)
+    drains."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def term(signum: int, frame: Any) -> None:
+        agent.reactor.callFromThread(agent.orphaned, "received SIGTERM")
+
+    signal.signal(signal.SIGTERM, term)
+
+
+def check_parent(master_pid: int) -> Optional[str]:
+    """Why this worker must not run, if its master is already gone."""
+    if os.getppid() != master_pid:
+        return "started by a master that has already exited"
+    return None

@@ -1,0 +1,227 @@
+"""A worker's side of serving: adopting the shared socket with a cap on
+accepts per wakeup, tracking HTTP connections so the worker can drain, and
+the development header naming the worker. Generic twisted.web, no app code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any, Callable, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.http import HTTPChannel
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+
+from crackershop.cluster.board import AcceptBoard
+
+# Twisted accepts up to 100 (and growing) connections per wakeup; a worker
+# woken first would take a whole burst. Capping that alone is not enough: the
+# first worker is back in epoll_wait before its sibling is even scheduled. So
+# a worker holding more connections than its least busy sibling (the accept
+# board) also steps aside for ACCEPT_PAUSE, at most MAX_DEFERRALS times in a
+# row (a hung sibling must not stall it). The environment variables are for
+# benchmarks (scripts/bench-cluster), not settings.
+ACCEPT_CAP = int(os.environ.get("CRACKERSHOP_ACCEPT_CAP", "4"))
+ACCEPT_PAUSE = float(os.environ.get("CRACKERSHOP_ACCEPT_PAUSE", "0.001"))
+ACCEPT_SLACK = 1
+MAX_DEFERRALS = 5
+# While draining, every response says Connection: close and ends its
+# connection. Closing an idle keep-alive connection races with a client that
+# is just reusing it (HTTP/1.1 cannot avoid that), so only connections idle
+# for DRAIN_IDLE since their last response are closed. A connection accepted
+# but not yet used will carry a request any moment: it is kept until
+# DRAIN_UNUSED of the grace period has passed.
+DRAIN_IDLE = 1.0
+DRAIN_UNUSED = 0.8
+DRAIN_TICK = 0.1
+
+
+class Balance:
+    """Whether this worker should accept now, from the shared board."""
+
+    def __init__(self, board: Optional[AcceptBoard], worker_id: int, connections: Connections):
+        self.board = board
+        self.worker_id = worker_id
+        self.connections = connections
+        self.deferrals = 0
+        connections.changed = self.publish
+
+    def publish(self) -> None:
+        if self.board is not None:
+            self.board.set(self.worker_id, len(self.connections.open))
+
+    def withdraw(self) -> None:
+        if self.board is not None:
+            self.board.clear(self.worker_id)
+
+    def should_wait(self) -> bool:
+        if self.board is None:
+            return False
+        least = self.board.least_other(self.worker_id)
+        mine = len(self.connections.open)
+        if least is not None and mine > least + ACCEPT_SLACK and self.deferrals < MAX_DEFERRALS:
+            self.deferrals += 1
+            return True
+        self.deferrals = 0
+        return False
+
+
+def adopt(
+    reactor: Any,
+    fd: int,
+    family: int,
+    site: Site,
+    balance: Optional[Balance] = None,
+    cap: int = ACCEPT_CAP,
+    pause: float = ACCEPT_PAUSE,
+) -> Any:
+    """Serve ``site`` on an inherited listening socket."""
+    port = reactor.adoptStreamPort(fd, family, site)
+    original = port.doRead
+
+    def resume() -> None:
+        if port.connected and not port.disconnecting:
+            port.startReading()
+
+    def doRead() -> Any:
+        if balance is not None and balance.should_wait():
+            # A sibling holds fewer connections: give it this wakeup.
+            port.stopReading()
+            reactor.callLater(pause, resume)
+            return None
+        # tcp.Port re-tunes numberAccepts after every wakeup; clamp it again.
+        port.numberAccepts = min(port.numberAccepts, cap)
+        return original()
+
+    port.doRead = doRead
+    port.numberAccepts = min(port.numberAccepts, cap)
+    return port
+
+
+class Connections:
+    """The site's open HTTP connections; :meth:`drain` closes them as they
+    finish and fires when none is left."""
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        self.open: set[TrackedChannel] = set()
+        self.draining = False
+        self._unused_until = 0.0
+        self.served = 0
+        self.changed: Callable[[], None] = lambda: None
+        self._drained: list[Deferred[None]] = []
+        self._tick: Any = None
+
+    def install(self, site: Site) -> None:
+        def channel() -> TrackedChannel:
+            return TrackedChannel(self)
+
+        site.protocol = channel  # type: ignore[assignment]
+
+    def idle(self) -> Iterable[TrackedChannel]:
+        return [c for c in self.open if not c.requests]
+
+    def drain(self, grace: float = 5.0) -> Deferred[None]:
+        self.draining = True
+        self._unused_until = self.clock.seconds() + grace * DRAIN_UNUSED
+        for channel in self.open:
+            channel.close_after_response()
+        d: Deferred[None] = Deferred()
+        self._drained.append(d)
+        self._check()
+        return d
+
+    def _check(self) -> None:
+        self._tick = None
+        now = self.clock.seconds()
+        for channel in self.idle():
+            if channel.used:
+                if now - channel.last_active >= DRAIN_IDLE:
+                    channel.loseConnection()
+            elif now >= self._unused_until:
+                channel.loseConnection()
+        if not self.open:
+            drained, self._drained = self._drained, []
+            for d in drained:
+                d.callback(None)
+            return
+        self._tick = self.clock.callLater(DRAIN_TICK, self._check)
+
+    def opened(self, channel: TrackedChannel) -> None:
+        self.open.add(channel)
+        self.changed()
+
+    def closed(self, channel: TrackedChannel) -> None:
+        self.open.discard(channel)
+        self.changed()
+
+
+class TrackedChannel(HTTPChannel):
+    def __init__(self, connections: Connections) -> None:
+        super().__init__()
+        self.connections = connections
+        self.last_active = connections.clock.seconds()
+        self.used = False
+
+    def connectionMade(self) -> None:
+        self.connections.opened(self)
+        super().connectionMade()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.used = True
+        self.last_active = self.connections.clock.seconds()
+        super().dataReceived(data)
+
+    def checkPersistence(self, request: Any, version: bytes) -> bool:
+        if self.connections.draining:
+            request.responseHeaders.setRawHeaders(b"connection", [b"close"])
+            return False
+        return bool(super().checkPersistence(request, version))
+
+    def close_after_response(self) -> None:
+        """Requests already in flight end the connection (and say so if they can)."""
+        if not self.requests:
+            return
+        self.persistent = False
+        for request in self.requests:
+            if not request.startedWriting:
+                request.responseHeaders.setRawHeaders(b"connection", [b"close"])
+
+    def requestDone(self, request: Any) -> None:
+        self.last_active = self.connections.clock.seconds()
+        self.connections.served += 1
+        super().requestDone(request)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.connections.closed(self)
+        super().connectionLost(reason)
+
+
+class HeaderResource(Resource):
+    """Wraps a leaf resource (the Klein app) to add response headers."""
+
+    isLeaf = True
+
+    def __init__(self, wrapped: Any, headers: dict[bytes, bytes]) -> None:
+        super().__init__()
+        self.wrapped = wrapped
+        self.headers = headers
+
+    def render(self, request: Any) -> Any:
+        for name, value in self.headers.items():
+            request.setHeader(name, value)
+        return self.wrapped.render(request)
+
+
+def with_headers(site: Site, headers: dict[bytes, bytes]) -> Callable[[], None]:
+    """Put ``headers`` on every response of ``site``; returns an undo."""
+    original = site.resource
+    site.resource = HeaderResource(original, headers)
+
+    def undo() -> None:
+        site.resource = original
+
+    return undo

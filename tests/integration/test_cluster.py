@@ -1,0 +1,297 @@
+"""The real ``twistd -n crackershop --workers=2``: a master, its workers, the
+shared socket, and every way a worker comes and goes, under load."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import signal
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import httpx
+import psutil
+import pytest
+
+from tests.integration.load import Load, raw_request
+from tests.support import Secantus, Server, free_port, wait_until
+
+CLUSTER = ["--workers", "2"]
+
+
+def workers(server: Server) -> dict[int, int]:
+    """The master's live worker processes: pid -> worker id."""
+    found = {}
+    for child in psutil.Process(server.pid).children():
+        try:
+            cmd = child.cmdline()
+        except psutil.Error:
+            continue
+        if "crackershop.cluster.worker" in cmd and child.status() != psutil.STATUS_ZOMBIE:
+            found[child.pid] = int(cmd[cmd.index("--worker-id") + 1])
+    return found
+
+
+def answered_by(server: Server) -> str:
+    r = httpx.get(server.url + "/health", headers={"connection": "close"}, timeout=10)
+    assert r.status_code == 200
+    return r.headers["x-worker"]
+
+
+def log_lines(server: Server) -> list[dict[str, object]]:
+    path = server.workdir / "logs" / "crackershop.log"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def all_ready(server: Server) -> None:
+    wait_until(lambda: "all 2 workers are ready" in server.output(), 30, "both workers ready")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, secantus: Secantus) -> Iterator[Server]:
+    """Two workers on the shared test database."""
+    server = Server(tmp_path, env={"MONGO_URI": secantus.uri + "/cluster"}, args=CLUSTER)
+    all_ready(server)
+    yield server
+    assert server.stop() == 0, server.output()[-3000:]
+
+
+def test_both_workers_serve_and_log_through_the_master(tmp_path: Path) -> None:
+    """Embedded database: both workers answer, the master writes their logs, USR1 reopens."""
+    server = Server(tmp_path, args=CLUSTER)
+    try:
+        seen: set[str] = set()
+        wait_until(lambda: seen.add(answered_by(server)) or len(seen) == 2, 30, "both workers")
+        assert seen == {"1", "2"}
+        assert server.output().count("starting the embedded database") == 1
+        lines = log_lines(server)
+        serving = [e for e in lines if "serving" in str(e.get("log_format", ""))]
+        assert {e["worker_id"] for e in serving} == {1, 2}
+        assert all(isinstance(e["worker_pid"], int) for e in serving)
+        assert "[worker-1]" in server.output()
+        server.signal(signal.SIGUSR1)
+        wait_until(lambda: "reopened the log file" in server.output(), 10, "SIGUSR1 handling")
+    finally:
+        assert server.stop() == 0, server.output()[-3000:]
+
+
+def test_sixteen_connections_spread_over_two_workers(cluster: Server) -> None:
+    """16 keep-alive connections opened at once split no worse than 10/6."""
+    socks = [socket.create_connection(("127.0.0.1", cluster.port)) for _ in range(16)]
+    try:
+        counts = Counter(raw_request(cluster.port, s)[1] for s in socks)
+    finally:
+        for s in socks:
+            s.close()
+    assert len(counts) == 2 and min(counts.values()) >= 6, counts
+
+
+def test_killed_worker_is_replaced_quickly_and_service_never_stops(cluster: Server) -> None:
+    """kill -9 one worker: every request still succeeds; a new worker serves within 2 s."""
+    before = workers(cluster)
+    victim = min(before)
+    cluster_ids = set(before.values())
+    psutil.Process(victim).send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    seen: set[str] = set()
+    replaced: Optional[float] = None
+    while time.monotonic() - killed < 10:
+        seen.add(answered_by(cluster))  # asserts 200 every time
+        if seen - {str(i) for i in cluster_ids}:
+            replaced = time.monotonic() - killed
+            break
+    assert replaced is not None, cluster.output()[-2000:]
+    print(f"killed worker replaced and serving after {replaced:.2f}s")
+    assert replaced < 2.0, replaced
+    assert len(workers(cluster)) == 2
+
+
+def test_rolling_restart_under_load_fails_nothing(cluster: Server) -> None:
+    """SIGHUP under 50 concurrent clients: all workers replaced, zero failed requests."""
+    old = set(workers(cluster).values())
+    with Load(cluster.url, limit=60) as load:
+        wait_until(lambda: load.ok > 200, 30, "load to start")
+        cluster.signal(signal.SIGHUP)
+        wait_until(lambda: "rolling restart done" in cluster.output(), 40, "the restart")
+        wait_until(lambda: not set(workers(cluster).values()) & old, 20, "old workers to exit")
+        settled = load.ok
+        wait_until(lambda: load.ok > settled + 200, 30, "load after the restart")
+    print(f"rolling restart under load: {load.ok} ok, {len(load.failures)} failed")
+    assert load.failures == [], (load.failures[:5], cluster.output()[-3000:])
+    assert len(workers(cluster)) == 2
+
+
+def test_memory_recycle_under_load_fails_nothing(tmp_path: Path, secantus: Secantus) -> None:
+    """A limit below a worker's size: workers are recycled under load, zero failures."""
+    server = Server(
+        tmp_path,
+        env={"MONGO_URI": secantus.uri + "/cluster", "MAX_MEMORY": "20mb"},
+        args=CLUSTER,
+    )
+    try:
+        with Load(server.url, limit=60) as load:
+            wait_until(lambda: server.output().count(" is ready") >= 4, 40, "two recycles")
+            ok = load.ok
+            wait_until(lambda: load.ok > ok + 100, 30, "load after recycling")
+        out = server.output()
+        assert "over the 20 MB limit; recycling it" in out
+        assert re.search(r"draining worker \d+, replaced by \d+", out)
+        print(f"memory recycle under load: {load.ok} ok, {len(load.failures)} failed")
+        assert load.failures == [], (load.failures[:5], server.output()[-3000:])
+    finally:
+        assert server.stop() == 0
+
+
+BODY = b'{"email":"nobody@example.com","password":"wrong-password"}'
+
+
+def slow_post(port: int) -> socket.socket:
+    """Start a login whose body the client uploads slowly: a request in flight."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY[:10]
+    )
+    return sock
+
+
+def finish(sock: socket.socket, seconds: float) -> bytes:
+    """Upload the rest of the body over ``seconds``, then read the response."""
+    rest = BODY[10:]
+    step = seconds / len(rest)
+    for byte in rest:
+        sock.sendall(bytes([byte]))
+        due = time.monotonic() + step
+        wait_until(lambda due=due: time.monotonic() >= due, step + 5)  # type: ignore[misc]
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_sigterm_lets_a_slow_request_finish(tmp_path: Path, secantus: Secantus) -> None:
+    """SIGTERM during a slow upload: the response arrives, the master exits 0 in the grace time."""
+    server = Server(
+        tmp_path,
+        env={"MONGO_URI": secantus.uri + "/cluster", "GRACEFUL_TIMEOUT": "5"},
+        args=CLUSTER,
+    )
+    all_ready(server)
+    sock = slow_post(server.port)
+    server.signal(signal.SIGTERM)
+    started = time.monotonic()
+    response = finish(sock, 2.0)
+    assert response.startswith(b"HTTP/1.1 401"), response
+    assert b"connection: close" in response.lower()
+    code = server.proc.wait(15)
+    elapsed = time.monotonic() - started
+    server.stop()
+    assert code == 0, server.output()[-2000:]
+    assert elapsed < 5 + 2, elapsed
+
+
+def test_request_longer_than_the_grace_period_is_cut(tmp_path: Path, secantus: Secantus) -> None:
+    """A request outlasting GRACEFUL_TIMEOUT: its worker is killed at the deadline; exit 0."""
+    server = Server(
+        tmp_path,
+        env={"MONGO_URI": secantus.uri + "/cluster", "GRACEFUL_TIMEOUT": "1.5"},
+        args=CLUSTER,
+    )
+    all_ready(server)
+    sock = slow_post(server.port)
+    server.signal(signal.SIGTERM)
+    started = time.monotonic()
+    try:
+        response = finish(sock, 10.0)
+    except OSError:
+        response = b""
+    assert response == b"", response
+    code = server.proc.wait(15)
+    elapsed = time.monotonic() - started
+    server.stop()
+    assert code == 0
+    assert "did not finish within 1.5s; killing it" in server.output()
+    assert elapsed < 1.5 + 3, elapsed
+
+
+def test_crash_looping_worker_backs_off_and_gives_up(cluster: Server) -> None:
+    """A slot whose workers keep dying right after start backs off, then is abandoned."""
+    killed: set[int] = set()
+
+    def kill_slot_one() -> bool:
+        out = cluster.output()
+        if "not restarting it" in out:
+            return True
+        for pid_text in re.findall(r"started worker \d+ \(pid (\d+)\) in slot 1", out):
+            pid = int(pid_text)
+            if pid not in killed and re.search(rf"\(pid {pid}\) is ready", out):
+                killed.add(pid)
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(pid).send_signal(signal.SIGKILL)
+        return False
+
+    wait_until(kill_slot_one, 60, "the slot to be given up")
+    out = cluster.output()
+    assert "restarting in 0.0s" in out
+    assert "restarting in 0.5s" in out and "restarting in 1.0s" in out
+    assert "restarting in 2.0s" in out
+    assert re.search(r"crashed 5 times in a row .* not restarting it, 1 workers remain", out)
+    assert len(workers(cluster)) == 1
+    assert answered_by(cluster)
+
+
+def test_worker_that_cannot_boot_stops_the_master(tmp_path: Path) -> None:
+    """A database URI nothing answers on: the master exits non-zero and says why."""
+    server = Server(
+        tmp_path,
+        env={"MONGO_URI": f"mongodb://127.0.0.1:{free_port()}", "REQUEST_TIMEOUT": "1500"},
+        args=CLUSTER,
+        wait=False,
+    )
+    code = server.proc.wait(60)
+    server.stop()
+    assert code != 0
+    assert "does not answer" in server.output(), server.output()[-2000:]
+    assert "Traceback" not in server.output()
+
+
+def test_port_in_use_stops_the_master(tmp_path: Path) -> None:
+    """The master cannot bind: it exits non-zero naming the address, no worker starts."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        server = Server(tmp_path, env={"PORT": str(port)}, args=CLUSTER, wait=False)
+        code = server.proc.wait(60)
+        server.stop()
+    assert code != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in server.output()
+    assert "started worker" not in server.output()
+
+
+def test_workers_exit_when_the_master_is_killed(tmp_path: Path, secantus: Secantus) -> None:
+    """SIGKILL to the master: its workers notice and exit on their own."""
+    server = Server(tmp_path, env={"MONGO_URI": secantus.uri + "/cluster"}, args=CLUSTER)
+    all_ready(server)
+    pids = list(workers(server))
+    server.signal(signal.SIGKILL)
+    server.stop()
+
+    def gone() -> bool:
+        return not any(
+            psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids
+        )
+
+    try:
+        wait_until(gone, 10, "orphaned workers to exit")
+    finally:
+        for pid in pids:
+            if psutil.pid_exists(pid):
+                psutil.Process(pid).kill()
