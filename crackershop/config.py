@@ -424,6 +424,14 @@ class Config:
         parse_duration("s"),
         60.0,
     )
+    catalogue_cache_ttl: float = setting(
+        "CATALOGUE_CACHE_TTL",
+        "how stale customers' product and category reads may be: each process "
+        "keeps what it read this long; 0 reads the database every time "
+        "(bare numbers are seconds)",
+        parse_duration_or_zero("s"),
+        1.0,
+    )
 
     tls_cert: str = setting(
         "TLS_CERT",

@@ -19,6 +19,7 @@ from crackershop.config import Config
 from crackershop.mail import OutboxMailer
 from crackershop.ratelimit import make_limiting
 from crackershop.requestlog import RequestLog
+from crackershop.store.catalogue import CachedCatalogue
 from crackershop.store.interfaces import IStore
 
 
@@ -92,6 +93,7 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         else None,
         order_max_lines=config.order_max_lines,
         order_repair_after=config.order_repair_after,
+        catalogue=CachedCatalogue(store, reactor, config.catalogue_cache_ttl),
         request_timeout=config.request_timeout,
         auth_cache_ttl=config.auth_cache_ttl,
     )

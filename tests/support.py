@@ -3,6 +3,7 @@ crackershop and embedded-database processes themselves."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -149,9 +150,13 @@ class Server(Process):
             "RATE_LIMIT_MAX_REQUESTS": "1000000",
             "RATE_LIMIT_WRITE_MAX": "1000000",
             "RATE_LIMIT_AUTH_MAX": "1000000",
+            # every read reaches the database, so a test sees its own writes at
+            # once; tests of the catalogue cache turn it on
+            "CATALOGUE_CACHE_TTL": "0",
         }
         settings.update(env or {})
         self.settings = settings
+        self.args = list(args or [])
         super().__init__(
             [tool("twistd"), "-n", "--pidfile=", "crackershop", *(args or [])],
             child_env(settings),
@@ -169,11 +174,44 @@ class Server(Process):
                 raise AssertionError(f"server exited:\n{self.output()}")
             return httpx.get(self.url + "/ready", timeout=2, verify=self.verify).status_code == 200
 
+        def every_worker() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.output()}")
+            done = subprocess.run(
+                [tool("crackershop"), "status", "--json"],
+                cwd=self.workdir,
+                env=child_env(self.settings),
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            if done.returncode != 0:
+                return False
+            workers = json.loads(done.stdout).get("workers", [])
+            return sum(1 for w in workers if w.get("state") == "ready") >= self.workers
+
         try:
             wait_until(ready, timeout, "the server to be ready")
+            if self.workers > 1:
+                # /ready answers once one worker is up; a test of a cluster wants them all.
+                wait_until(every_worker, timeout, "every worker to be ready")
         except AssertionError:
             self.stop()
             raise AssertionError(f"server not ready:\n{self.output()[-4000:]}") from None
+
+    @property
+    def workers(self) -> int:
+        """How many workers the server was asked for (0: a single process)."""
+        args = self.args
+        value = self.settings.get("WORKERS", "0")
+        for i, arg in enumerate(args):
+            if arg == "--workers" and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith("--workers="):
+                value = arg.split("=", 1)[1]
+        if value == "auto":
+            return len(os.sched_getaffinity(0))
+        return int(value)
 
     def client(self, **kwargs: object) -> httpx.Client:
         kwargs.setdefault("timeout", 30)

@@ -27,6 +27,7 @@ from crackershop.app.uploads import Uploads
 from crackershop.app.usercache import UserCache
 from crackershop.app.users import UserHandlers
 from crackershop.mail import IMailer
+from crackershop.store.catalogue import CachedCatalogue, ICatalogue
 from crackershop.store.interfaces import IStore
 
 
@@ -45,6 +46,8 @@ class Dependencies:
     google_keys: Optional[GoogleKeys] = None
     order_max_lines: int = 50
     order_repair_after: float = 60.0
+    # customers' catalogue reads; None reads the store every time
+    catalogue: Optional[ICatalogue] = None
     # handling deadline per request (503 after); None: no deadline
     request_timeout: Optional[float] = None
     # how long a worker reuses a token's user record; 0: read it every time
@@ -69,6 +72,7 @@ def build_app(deps: Dependencies) -> Klein:
     spec: dict[str, Any] = {}
     notifier = Notifier(deps.store)
     uploads = Uploads(deps.store.uploads, deps.public_url)
+    catalogue = deps.catalogue or CachedCatalogue(deps.store, deps.clock, 0)
     auth = AuthHandlers(
         deps.store,
         deps.tokens,
@@ -82,8 +86,8 @@ def build_app(deps: Dependencies) -> Klein:
         ServiceHandlers(deps.store, deps.clock, deps.environment, lambda: spec, deps.readiness),
         auth,
         GoogleSignIn(deps.store, deps.google_keys, deps.google_client_id, deps.clock, auth.session),
-        ProductHandlers(deps.store, notifier, uploads),
-        CategoryHandlers(deps.store, uploads),
+        ProductHandlers(deps.store, notifier, uploads, catalogue),
+        CategoryHandlers(deps.store, uploads, catalogue),
         UserHandlers(deps.store),
         BannerHandlers(deps.store, uploads),
         uploads,

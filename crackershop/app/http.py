@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, Optional
+from functools import lru_cache
+from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl
 
 from bson import ObjectId
@@ -40,14 +41,27 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
+@lru_cache(maxsize=8192)  # documents' dates repeat in every answer that shows them
+def _iso(value: datetime) -> str:
+    offset = value.utcoffset()
+    if offset:
+        value = value - offset
+    # naive datetimes are UTC; milliseconds truncated, as JavaScript prints them
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+# the types documents carry most, converted without a chain of isinstance checks
+_EXACT: dict[type, Callable[[Any], Any]] = {ObjectId: str, datetime: _iso}
+
+
 def _default(value: Any) -> Any:
+    convert = _EXACT.get(type(value))
+    if convert is not None:
+        return convert(value)
     if isinstance(value, ObjectId):
         return str(value)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        return _iso(value)
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, (bytes, bytearray)):
@@ -55,10 +69,11 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+_ENCODER = json.JSONEncoder(default=_default, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(body: Any) -> bytes:
-    return json.dumps(body, default=_default, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return _ENCODER.encode(body).encode("utf-8")
 
 
 # Reason phrases twisted.web does not know.

@@ -13,6 +13,7 @@ from crackershop.app.routing import Call, Reply, Route, ok, paginated, parse_obj
 from crackershop.app.uploads import Uploads
 from crackershop.app.views import public_product
 from crackershop.errors import NotFound, ValidationFailed
+from crackershop.store.catalogue import ICatalogue
 from crackershop.store.interfaces import SORTS, Document, IStore, ProductQuery
 
 MAX_IMAGES = 5
@@ -30,10 +31,18 @@ LIST_QUERY = (
 
 
 class ProductHandlers:
-    def __init__(self, store: IStore, notifier: Notifier, uploads: Uploads) -> None:
+    def __init__(
+        self,
+        store: IStore,
+        notifier: Notifier,
+        uploads: Uploads,
+        catalogue: ICatalogue,
+    ) -> None:
         self.store = store
         self.notifier = notifier
         self.uploads = uploads
+        # customers read through the catalogue (cached); admins read the store
+        self.catalogue = catalogue
 
     def routes(self) -> list[Route]:
         p = "/api/v1/products"
@@ -87,9 +96,14 @@ class ProductHandlers:
             ),
         ]
 
-    async def _with_categories(self, docs: list[Document]) -> list[dict[str, Any]]:
+    async def _with_categories(
+        self, docs: list[Document], cached: bool = False
+    ) -> list[dict[str, Any]]:
         ids = list({d["category"] for d in docs if isinstance(d.get("category"), ObjectId)})
-        found = await self.store.categories.by_ids(ids)
+        if cached:
+            found = await self.catalogue.categories_by_ids(ids)
+        else:
+            found = await self.store.categories.by_ids(ids)
         by_id = {c["_id"]: c for c in found}
         return [public_product(d, by_id) for d in docs]
 
@@ -121,8 +135,14 @@ class ProductHandlers:
             sort=sort,
             include_inactive=call.is_admin,
         )
-        page = await self.store.products.list(query)
-        items = await self._with_categories(page.items)
+        return await self._page(call, query)
+
+    async def _page(self, call: Call, query: ProductQuery) -> Reply:
+        if call.is_admin:
+            page = await self.store.products.list(query)
+        else:
+            page = await self.catalogue.products(query)
+        items = await self._with_categories(page.items, cached=not call.is_admin)
         return paginated(items, page.total, query.page, query.limit)
 
     async def search(self, call: Call) -> Reply:
@@ -137,15 +157,17 @@ class ProductHandlers:
             search=text,
             include_inactive=call.is_admin,
         )
-        page = await self.store.products.list(query)
-        items = await self._with_categories(page.items)
-        return paginated(items, page.total, query.page, query.limit)
+        return await self._page(call, query)
 
     async def get(self, call: Call) -> Reply:
-        product = await self.store.products.get(call.object_id("id", "Product"))
-        if product is None or (product.get("status") == "Inactive" and not call.is_admin):
+        product_id = call.object_id("id", "Product")
+        if call.is_admin:
+            product = await self.store.products.get(product_id)
+        else:
+            product = await self.catalogue.product(product_id)
+        if product is None:
             raise NotFound("Product not found")
-        return ok((await self._with_categories([product]))[0])
+        return ok((await self._with_categories([product], cached=not call.is_admin))[0])
 
     async def _check_category(self, category: Optional[str]) -> Optional[ObjectId]:
         if category is None:

@@ -47,6 +47,7 @@ class ServiceHandlers:
                 self.metrics,
                 "Prometheus metrics of the whole server",
                 tag="service",
+                produces=("text/plain",),
             ),
         ]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Optional, Union
 
 from twisted.web.iweb import IRequest
@@ -19,7 +20,10 @@ Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
+@lru_cache(maxsize=4096)
 def parse_ip(text: str) -> Optional[Address]:
+    """The address in the text (with or without a port), or None. Cached:
+    the same peers come back with every request."""
     text = text.strip()
     if text.startswith("[") and "]" in text:  # [v6]:port
         text = text[1 : text.index("]")]
@@ -35,6 +39,7 @@ def parse_ip(text: str) -> Optional[Address]:
     return address
 
 
+@lru_cache(maxsize=4096)
 def bucket_key(address: Address) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((address, 64), strict=False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cached_property
 
 import attr
 from twisted.internet.defer import Deferred
@@ -21,7 +22,7 @@ class Policy:
     limit: int
     window: float
 
-    @property
+    @cached_property
     def interval(self) -> int:
         """Microseconds per token. Rounded up, so a non-integer quotient makes
         the limit stricter by under a microsecond per token, never looser."""
