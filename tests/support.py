@@ -131,6 +131,7 @@ class Server(Process):
         args: Optional[list[str]] = None,
         wait: bool = True,
         verify: Any = True,
+        command: Optional[list[str]] = None,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         # what httpx checks an HTTPS server's certificate against
@@ -153,7 +154,7 @@ class Server(Process):
         settings.update(env or {})
         self.settings = settings
         super().__init__(
-            [tool("twistd"), "-n", "--pidfile=", "crackershop", *(args or [])],
+            [*(command or [tool("twistd"), "-n", "--pidfile=", "crackershop"]), *(args or [])],
             child_env(settings),
             workdir,
             workdir / f"crackershop-{self.port}.log",
