@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.support import ROOT, Secantus, Server, child_env, wait_until
+from tests.support import ROOT, Secantus, Server, child_env, tool, wait_until
 
 BINARY = Path(os.environ.get("CRACKERSHOP_BINARY") or ROOT / "dist" / "crackershop")
 
@@ -151,3 +151,29 @@ def test_daemon_mode_refused(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "cannot run as a daemon" in done.stderr and "-n" in done.stderr
     assert not (tmp_path / "twistd.pid").exists()
+
+
+def test_embedded_database_from_the_path(tmp_path: Path) -> None:
+    """Without MONGO_URI the binary runs secantusd-py found on the PATH, and says so."""
+    path = f"{Path(tool('secantusd-py')).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    server = Server(tmp_path, env={"PATH": path}, command=[str(BINARY), "serve"])
+    try:
+        assert "starting the embedded database" in server.output()
+        assert httpx.get(server.url + "/api/v1/products", timeout=10).status_code == 200
+    finally:
+        assert server.stop() == 0, server.output()[-3000:]
+
+
+def test_no_database_fails_clearly(tmp_path: Path) -> None:
+    """Without MONGO_URI and without secantusd-py the binary exits 1 saying what to do."""
+    done = subprocess.run(
+        [str(BINARY), "serve", "--workers=2", "--port=0", "--host=127.0.0.1"],
+        env=child_env({"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path / "db")}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    said = done.stdout + done.stderr  # twistd's log takes stderr over
+    assert done.returncode == 1, said
+    assert "secantusd-py on the PATH, or set MONGO_URI" in said
