@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from twisted.application.service import Service
 from twisted.internet import error
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -64,6 +64,8 @@ class ChildService(Service):
         self._timer: Any = None
         self._ready_once = False
         self._restart_delay = 0.5
+        # why the last start failed, for whoever asks whenReady afterwards
+        self._failed: Optional[str] = None
 
     # -- for subclasses
 
@@ -90,6 +92,8 @@ class ChildService(Service):
     def whenReady(self) -> Deferred[str]:
         if self.address is not None and self.child is not None:
             return succeed(self.address)
+        if self._failed is not None:
+            return fail(self.unavailable(self._failed))
         d: Deferred[str] = Deferred()
         self._waiting.append(d)
         return d
@@ -97,6 +101,7 @@ class ChildService(Service):
     def startService(self) -> None:
         super().startService()
         self._stopping = False
+        self._failed = None
         self._spawn()
 
     def _spawn(self) -> None:
@@ -117,6 +122,7 @@ class ChildService(Service):
         if address is not None:
             self.address = address
             self._ready_once = True
+            self._failed = None
             self._restart_delay = 0.5
             self._cancel_timer()
             self.became_ready()
@@ -135,11 +141,13 @@ class ChildService(Service):
         self._signal(signal.SIGKILL)
 
     def _fail(self, message: str) -> None:
+        self._failed = message
         waiting, self._waiting = self._waiting, []
         for d in waiting:
             d.errback(self.unavailable(message))
         if not waiting:
-            log.error("{message}", message=message)
+            # (not "message": twisted.logger reserves that key for legacy events)
+            log.error("{reason}", reason=message)
 
     def ended(self, child: _Output, reason: Failure) -> None:
         if child is not self.child:

@@ -12,6 +12,8 @@ crackershop logs [-n N] [-f] [--worker N] [--level L] [--json]  the server's log
 crackershop monit             a live view of status, until Ctrl-C
 crackershop install-service [--print] [--user U] [--workdir D] [--env-file F]
                               a systemd unit running the server
+crackershop twistd [args]     twistd with the crackershop plugin built in
+                              (e.g. crackershop twistd -n crackershop --port 8080)
 """
 
 from __future__ import annotations
@@ -33,12 +35,11 @@ from crackershop.config import Config, ConfigError, declarations
 EXIT_USAGE = 2
 
 
-def serve(argv: Sequence[str]) -> int:
-    """Run twistd in this process with crackershop as its only plugin, so it
-    works where plugin discovery does not (a frozen binary)."""
-    from twisted.application import app
+def _server_options() -> Any:
+    """twistd's ServerOptions offering crackershop's ServiceMaker directly, so
+    it works where plugin discovery does not (a frozen binary)."""
     from twisted.application.service import ServiceMaker
-    from twisted.scripts.twistd import ServerOptions, runApp  # type: ignore[attr-defined]
+    from twisted.scripts.twistd import ServerOptions  # type: ignore[attr-defined]
 
     maker = ServiceMaker(
         "crackershop", "crackershop.tap", "The crackershop shop API server", "crackershop"
@@ -48,13 +49,49 @@ def serve(argv: Sequence[str]) -> int:
         def _getPlugins(self, interface: Any, package: Any = None) -> Any:  # type: ignore[override]
             return [maker]
 
+        def postOptions(self) -> None:
+            super().postOptions()
+            if frozen() and not self["nodaemon"]:
+                raise SystemExit(DAEMON_REFUSED)
+
+    return ShopServerOptions
+
+
+DAEMON_REFUSED = (
+    "crackershop: the single-file binary cannot run as a daemon (it unpacks itself "
+    "to a temporary folder that must outlive its workers); add -n (--nodaemon) "
+    "and let systemd, Docker or Kubernetes keep it in the background"
+)
+
+
+def frozen() -> bool:
+    """True in a PyInstaller build."""
+    return bool(getattr(sys, "frozen", False))
+
+
+def serve(argv: Sequence[str]) -> int:
+    """Run twistd in this process, in the foreground, with crackershop as its
+    only plugin."""
     # `--reload` is a switch here; the setting behind it takes a value.
-    argv = ["--reload=true" if arg == "--reload" else arg for arg in argv]
-    if getattr(sys, "frozen", False) and any(a.startswith("--reload") for a in argv):
+    args = ["--reload=true" if arg == "--reload" else arg for arg in argv]
+    if frozen() and any(a.startswith("--reload") for a in args):
         print("crackershop: --reload watches source files; the binary has none", file=sys.stderr)
         return EXIT_USAGE
-    sys.argv = ["crackershop", "--nodaemon", "--pidfile=", "crackershop", *argv]
-    app.run(runApp, ShopServerOptions)
+    return _run_twistd(["--nodaemon", "--pidfile=", "crackershop", *args])
+
+
+def twistd_command(argv: Sequence[str]) -> int:
+    """``crackershop twistd [twistd options] crackershop [options]``: the
+    ``twistd crackershop`` habit, for the binary too."""
+    return _run_twistd(list(argv))
+
+
+def _run_twistd(argv: list[str]) -> int:
+    from twisted.application import app
+    from twisted.scripts.twistd import runApp  # type: ignore[attr-defined]
+
+    sys.argv = ["crackershop", *argv]
+    app.run(runApp, _server_options())
     return 0
 
 
@@ -202,6 +239,7 @@ COMMANDS = {
     "serve": serve,
     "seed": seed_command,
     "config": show_config,
+    "twistd": twistd_command,
     "_worker": worker_command,
     "status": _ops("status"),
     "stop": _ops("stop"),

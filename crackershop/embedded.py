@@ -77,7 +77,7 @@ class EmbeddedMongo(ChildService):
         if executable is None:
             raise EmbeddedUnavailable(
                 "the embedded database is not installed: install crackershop[embedded] "
-                "(the secantusdb package) or set MONGO_URI"
+                "(the secantusdb package) or put secantusd-py on the PATH, or set MONGO_URI"
             )
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -132,6 +132,7 @@ class Server(Process):
         args: Optional[list[str]] = None,
         wait: bool = True,
         verify: Any = True,
+        command: Optional[list[str]] = None,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         # what httpx checks an HTTPS server's certificate against
@@ -158,7 +159,7 @@ class Server(Process):
         self.settings = settings
         self.args = list(args or [])
         super().__init__(
-            [tool("twistd"), "-n", "--pidfile=", "crackershop", *(args or [])],
+            [*(command or [tool("twistd"), "-n", "--pidfile=", "crackershop"]), *(args or [])],
             child_env(settings),
             workdir,
             workdir / f"crackershop-{self.port}.log",

@@ -138,6 +138,14 @@ class EmbeddedMongoTests(TempDirTestCase):
         failure = self.failureResultOf(ready, EmbeddedUnavailable)
         self.assertIn("crackershop[embedded]", str(failure.value))
 
+    def test_not_installed_asked_after_start(self) -> None:
+        """Asking whenReady after a start that already failed gets the failure
+        (as the cluster master does), not a wait for ever."""
+        service = EmbeddedMongo(self.reactor, str(self.data), find=lambda: None)
+        service.startService()
+        failure = self.failureResultOf(service.whenReady(), EmbeddedUnavailable)
+        self.assertIn("set MONGO_URI", str(failure.value))
+
 
 class EmbeddedRedisTests(TempDirTestCase):
     def test_ready_line_of_either_version(self) -> None:
