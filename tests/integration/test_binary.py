@@ -28,10 +28,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BINARY), *args],
         env=child_env(env or {}),
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
@@ -58,7 +61,7 @@ def cluster_status(server: Server) -> Optional[dict[str, Any]]:
     counts the worker processes instead)."""
     if "status" not in run("--help").stdout.split():
         return None
-    done = run("status", "--json", env=server.settings)
+    done = run("status", "--json", env=server.settings, cwd=server.workdir)
     assert done.returncode == 0, done.stdout + done.stderr
     status: dict[str, Any] = json.loads(done.stdout)
     return status
@@ -106,6 +109,8 @@ def test_serve_two_workers_then_sigterm(served: Server) -> None:
     status = cluster_status(served)
     if status is None:
         assert sorted(wait_until(lambda: binary_workers(served), 10).values()) == [1, 2]
+    else:
+        assert [w["state"] for w in status["workers"]] == ["ready", "ready"], status
     seen: set[str] = set()
 
     def both() -> bool:
