@@ -113,4 +113,5 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         hsts_max_age=config.hsts_max_age,
     )
     site.requests = RequestLog(reactor, config.trusted_proxies)
+    site.requests.start()
     return site

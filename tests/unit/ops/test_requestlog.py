@@ -15,9 +15,12 @@ from crackershop.requestlog import Counts, RequestLog, request_id
 def test_a_sane_client_id_is_kept_anything_else_is_replaced() -> None:
     """Up to 64 of [A-Za-z0-9._-] is kept; longer, empty or odd ids get a generated one."""
     assert request_id(b"abc-1.2_X") == "abc-1.2_X"
+    seen = set()
     for bad in (b"", b"a" * 65, b"a b", b"x\r\ny", "é".encode(), None):
         generated = request_id(bad)
-        assert len(generated) == 32 and generated.encode() != bad
+        assert generated.encode() != bad and request_id(generated.encode()) == generated
+        seen.add(generated)
+    assert len(seen) == 6  # every generated id is new
 
 
 def test_one_event_per_request_with_id_status_duration_and_client() -> None:
