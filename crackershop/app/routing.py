@@ -38,6 +38,7 @@ from crackershop.app.http import (
     render_error,
 )
 from crackershop.errors import (
+    Forbidden,
     MethodNotAllowed,
     NotFound,
     ServiceUnavailable,
@@ -139,13 +140,6 @@ class Route:
     produces: Sequence[str] = ()
 
 
-class Authenticate:
-    """What the router needs from auth: the caller of a request, or None."""
-
-    async def __call__(self, request: IRequest, required: bool) -> Optional[dict[str, Any]]:
-        raise NotImplementedError
-
-
 def validation_details(error: ValidationError) -> dict[str, str]:
     details: dict[str, str] = {}
     for problem in error.errors():
@@ -237,8 +231,6 @@ class Router:
             if route.access != "public":
                 call.user = await self.authenticate(request, route.access != "optional")
             if route.access == "admin" and not call.is_admin:
-                from crackershop.errors import Forbidden
-
                 raise Forbidden("Admin access required")
             if route.body is not None:
                 self._read_body(route, request, call)
