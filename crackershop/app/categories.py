@@ -70,7 +70,9 @@ class CategoryHandlers:
 
     async def create(self, call: Call) -> Reply:
         body: CategoryBody = call.body
-        fields = body.model_dump(exclude_none=True)
+        fields = body.model_dump(exclude_none=True, exclude={"clearImage"})
+        if body.clearImage:
+            fields.pop("image", None)
         async with self.uploads.attached(call, "image") as added:
             if added:
                 fields["image"] = added[0]
@@ -79,9 +81,11 @@ class CategoryHandlers:
 
     async def update(self, call: Call) -> Reply:
         body: CategoryUpdateBody = call.body
-        changes = body.model_dump(exclude_unset=True)
+        changes = body.model_dump(exclude_unset=True, exclude={"clearImage"})
+        if body.clearImage:
+            changes["image"] = None
         if "name" in changes and changes["name"] is None:
-            raise ValidationFailed("Validation failed", {"name": "may not be null"})
+            raise ValidationFailed(None, {"name": "may not be null"})
         category_id = call.object_id("id", "Category")
         current = await self.store.categories.get(category_id)
         if current is None:

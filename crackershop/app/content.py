@@ -59,9 +59,7 @@ class BannerHandlers:
         fields = body.model_dump(exclude_none=True)
         files = call.files.get("image", [])
         if not files and not fields.get("image"):
-            raise ValidationFailed(
-                "Validation failed", {"image": "an image URL or file is required"}
-            )
+            raise ValidationFailed(None, {"image": "an image URL or file is required"})
         async with self.uploads.attached(call, "image") as added:
             if added:
                 fields["image"] = added[0]
@@ -73,7 +71,7 @@ class BannerHandlers:
         changes = body.model_dump(exclude_unset=True)
         for required in ("title", "image"):
             if required in changes and changes[required] is None:
-                raise ValidationFailed("Validation failed", {required: "may not be null"})
+                raise ValidationFailed(None, {required: "may not be null"})
         banner_id = call.object_id("id", "Banner")
         current = await self.store.banners.get(banner_id)
         if current is None:

@@ -174,20 +174,18 @@ class ProductHandlers:
             return None
         category_id = ObjectId(category)
         if await self.store.categories.get(category_id) is None:
-            raise ValidationFailed("Validation failed", {"category": "no such category"})
+            raise ValidationFailed(None, {"category": "no such category"})
         return category_id
 
     @staticmethod
     def _check_prices(price: Optional[float], discount: Optional[float]) -> None:
         if price is not None and discount is not None and discount > price:
-            raise ValidationFailed(
-                "Validation failed", {"discountPrice": "must not exceed the price"}
-            )
+            raise ValidationFailed(None, {"discountPrice": "must not exceed the price"})
 
     @staticmethod
     def _check_count(count: int) -> None:
         if count > MAX_IMAGES:
-            raise ValidationFailed("Validation failed", {"images": f"at most {MAX_IMAGES}"})
+            raise ValidationFailed(None, {"images": f"at most {MAX_IMAGES}"})
 
     @staticmethod
     def _set_images(fields: dict[str, Any], images: list[str]) -> None:
@@ -196,12 +194,14 @@ class ProductHandlers:
 
     async def create(self, call: Call) -> Reply:
         body: ProductBody = call.body
-        fields = body.model_dump(exclude_none=True)
+        fields = body.model_dump(exclude_none=True, exclude={"clearImages"})
         self._check_prices(body.price, body.discountPrice)
         fields["category"] = await self._check_category(body.category)
         given = list(fields.pop("images", [])) + list(fields.pop("existingImages", []))
         if not given and fields.get("image"):
             given = [fields["image"]]
+        if body.clearImages:
+            given = []
         fields.setdefault("quantity", 0)
         fields.setdefault("isFeatured", False)
         fields.setdefault("isDiwaliSpecial", False)
@@ -226,10 +226,10 @@ class ProductHandlers:
         current = await self.store.products.get(product_id)
         if current is None:
             raise NotFound("Product not found")
-        changes = body.model_dump(exclude_unset=True)
+        changes = body.model_dump(exclude_unset=True, exclude={"clearImages"})
         for required in ("name", "price", "category"):
             if required in changes and changes[required] is None:
-                raise ValidationFailed("Validation failed", {required: "may not be null"})
+                raise ValidationFailed(None, {required: "may not be null"})
         self._check_prices(
             changes.get("price", current.get("price")),
             changes.get("discountPrice", current.get("discountPrice")),
@@ -238,7 +238,10 @@ class ProductHandlers:
             changes["category"] = await self._check_category(changes["category"])
         uploaded = call.files.get("images", [])
         kept: Optional[list[str]] = None
-        if "existingImages" in changes or uploaded:
+        if body.clearImages:
+            # the app's form has no image left (new files may follow)
+            kept = []
+        elif "existingImages" in changes or uploaded:
             # The app sends the URLs to keep beside the new files.
             kept = changes.pop("existingImages", None)
             if kept is None:

@@ -31,7 +31,17 @@ def _amount(value: Optional[float]) -> Optional[float]:
     return value
 
 
-class AboutUsPart(Body):
+# what GET returns beside the values; a client may send it back unchanged
+READ_ONLY = frozenset({"_id", "createdAt", "updatedAt", "__v"})
+
+
+class Part(Body):
+    """One part of the settings document, as GET returns it."""
+
+    ignored = READ_ONLY
+
+
+class AboutUsPart(Part):
     title: Optional[Annotated[str, Field(max_length=200)]] = None
     description: Optional[Text] = None
     mission: Optional[Text] = None
@@ -39,7 +49,7 @@ class AboutUsPart(Body):
     image: Optional[Url] = None
 
 
-class ShippingPart(Body):
+class ShippingPart(Part):
     baseFee: Optional[float] = None
     freeShippingAbove: Optional[float] = None
     description: Optional[Text] = None
@@ -47,7 +57,7 @@ class ShippingPart(Body):
     check = field_validator("baseFee", "freeShippingAbove")(_amount)
 
 
-class FeesPart(Body):
+class FeesPart(Part):
     packagingFee: Optional[float] = None
     handlingFee: Optional[float] = None
     taxRate: Optional[float] = None
@@ -64,14 +74,23 @@ class FeesPart(Body):
         return value
 
 
-class OrderSettingsPart(Body):
+class OrderSettingsPart(Part):
     minimumOrderAmount: Optional[float] = None
     description: Optional[Text] = None
 
     check = field_validator("minimumOrderAmount")(_amount)
 
 
-class ContactPart(Body):
+def _coordinate(limit: float) -> Any:
+    def check(cls: Any, value: Optional[float]) -> Optional[float]:
+        if value is not None and (not math.isfinite(value) or abs(value) > limit):
+            raise ValueError(f"must be a number from -{limit:g} to {limit:g}")
+        return value
+
+    return classmethod(check)
+
+
+class ContactPart(Part):
     email: Optional[Short] = None
     phone: Optional[Annotated[str, Field(max_length=30)]] = None
     whatsapp: Optional[Annotated[str, Field(max_length=30)]] = None
@@ -79,9 +98,17 @@ class ContactPart(Body):
     website: Optional[Url] = None
     mapUrl: Optional[Url] = None
     hours: Optional[Short] = None
+    # where About Us puts the shop on a map; null when not set
+    latitude: Optional[float] = None
+    longitude: Optional[float] = None
+
+    check_latitude = field_validator("latitude")(_coordinate(90))
+    check_longitude = field_validator("longitude")(_coordinate(180))
 
 
 class SettingsBody(Body):
+    ignored = READ_ONLY
+
     aboutUs: Optional[AboutUsPart] = None
     shipping: Optional[ShippingPart] = None
     fees: Optional[FeesPart] = None
@@ -89,7 +116,7 @@ class SettingsBody(Body):
     contact: Optional[ContactPart] = None
 
 
-PART_BODIES: dict[str, type[Body]] = {
+PART_BODIES: dict[str, type[Part]] = {
     "about-us": AboutUsPart,
     "shipping": ShippingPart,
     "fees": FeesPart,
@@ -103,11 +130,15 @@ PART_FIELDS = {
 }
 
 
+# fields whose null means "not set" rather than a mistake
+NULLABLE = frozenset({"latitude", "longitude"})
+
+
 def _given(part: Body) -> dict[str, Any]:
     values = part.model_dump(exclude_unset=True)
-    nulls = sorted(k for k, v in values.items() if v is None)
+    nulls = sorted(k for k, v in values.items() if v is None and k not in NULLABLE)
     if nulls:
-        raise ValidationFailed("Validation failed", {k: "may not be null" for k in nulls})
+        raise ValidationFailed(None, {k: "may not be null" for k in nulls})
     return values
 
 

@@ -178,13 +178,17 @@ def test_user_cache_forgets_changes_made_here() -> None:
     code, _, _ = h.request("PUT", f"/api/v1/users/{uid}", {"status": "Blocked"}, token=admin)
     assert code == 200
     assert h.request("GET", "/api/v1/auth/me", token=token)[0] == 403
-    other = h.register("d@example.com")
+    changer = h.register("d@example.com")
+    _, login, _ = h.request(
+        "POST", "/api/v1/auth/login", {"email": "d@example.com", "password": "password123"}
+    )
+    other = login["token"]
     _user_id(h, other)
     code, _, _ = h.request(
         "PUT",
         "/api/v1/auth/change-password",
         {"currentPassword": "password123", "newPassword": "password456"},
-        token=other,
+        token=changer,
     )
     assert code == 200
     assert h.request("GET", "/api/v1/auth/me", token=other)[0] == 401
