@@ -299,11 +299,14 @@ class Config:
         parse_int(1000, 86_400_000),
         900_000,
     )
+    # Development defaults stay out of the way of the shop's app, which
+    # polls notifications every 15 s and reloads lists on every focus (the
+    # old backend skipped its global limit in development).
     rate_limit_max_requests: int = setting(
         "RATE_LIMIT_MAX_REQUESTS",
         "requests per client IP per window (global limiter)",
         parse_int(1, 10_000_000),
-        100,
+        10_000,
         production=1000,
     )
     redis_host: str = setting("REDIS_HOST", "Redis host for shared rate limits", parse_str, "")
@@ -312,7 +315,7 @@ class Config:
         "RATE_LIMIT_WRITE_MAX",
         "POST/PUT/PATCH/DELETE requests per client IP per window",
         parse_int(1, 10_000_000),
-        30,
+        500,
         production=500,
     )
     rate_limit_auth_max: int = setting(

@@ -128,7 +128,7 @@ class Server(Process):
     def __init__(
         self,
         workdir: Path,
-        env: Optional[dict[str, str]] = None,
+        env: Optional[dict[str, Optional[str]]] = None,
         args: Optional[list[str]] = None,
         wait: bool = True,
         verify: Any = True,
@@ -156,6 +156,8 @@ class Server(Process):
             "CATALOGUE_CACHE_TTL": "0",
         }
         settings.update(env or {})
+        # None removes a setting: the server's own default applies
+        settings = {k: v for k, v in settings.items() if v is not None}
         self.settings = settings
         self.args = list(args or [])
         super().__init__(

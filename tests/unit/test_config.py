@@ -22,7 +22,7 @@ def test_defaults_follow_the_environment() -> None:
     prod, _ = load({}, {"NODE_ENV": "production", "JWT_SECRET": STRONG})
     assert (dev.mongo_max_pool_size, dev.mongo_min_pool_size) == (10, 5)
     assert (prod.mongo_max_pool_size, prod.mongo_min_pool_size) == (50, 20)
-    assert (dev.rate_limit_max_requests, prod.rate_limit_max_requests) == (100, 1000)
+    assert (dev.rate_limit_max_requests, prod.rate_limit_max_requests) == (10_000, 1000)
     assert dev.port == 5000 and dev.max_request_size == 1024 * 1024
 
 
@@ -111,12 +111,13 @@ def test_parsers() -> None:
 
 
 def test_rate_limit_settings() -> None:
-    """The limiter settings have API.md's defaults, REDIS_URL is masked, CIDRs are checked."""
+    """The limiter settings: API.md's production limits, development ones out of the
+    app's way; REDIS_URL is masked, CIDRs are checked."""
     dev, _ = load({}, {"JWT_SECRET": STRONG})
     prod, _ = load({}, {"JWT_SECRET": STRONG, "NODE_ENV": "production"})
     assert (dev.rate_limit_max_requests, dev.rate_limit_write_max, dev.rate_limit_auth_max) == (
-        100,
-        30,
+        10_000,
+        500,
         5,
     )
     assert (prod.rate_limit_max_requests, prod.rate_limit_write_max, prod.rate_limit_auth_max) == (
