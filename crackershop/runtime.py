@@ -125,6 +125,7 @@ class HttpService(Service):
         self.listening: Optional[IListeningPort] = None
         self.redirecting: Optional[IListeningPort] = None
         self._options: Any = None
+        self.site: Optional[Site] = None
 
     def prepare(self) -> None:
         """Read the certificate and key now, so that a bad pair stops
@@ -135,6 +136,7 @@ class HttpService(Service):
             self._options = server_options(*self.tls)
 
     def listen(self, site: Site) -> IListeningPort:
+        self.site = site
         if self.tls is None:
             self.listening = self.reactor.listenTCP(self.port, site, interface=self.host)
             address: Any = self.listening.getHost()
@@ -162,6 +164,10 @@ class HttpService(Service):
 
     def stopService(self) -> Optional[Deferred[None]]:
         super().stopService()
+        limits = getattr(self.site, "limits", None)
+        if limits is not None:
+            # as a draining worker does: what is answered from now on ends its connection
+            limits.draining = True
         if self.redirecting is not None:
             self.redirecting.stopListening()
             self.redirecting = None
