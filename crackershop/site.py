@@ -18,7 +18,7 @@ from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
 from crackershop.connection import ConnectionLimits
 from crackershop.mail import OutboxMailer
-from crackershop.ratelimit import make_limiting
+from crackershop.ratelimit import Limiting, make_limiting
 from crackershop.requestlog import RequestLog
 from crackershop.store.catalogue import CachedCatalogue
 from crackershop.store.interfaces import IStore
@@ -67,13 +67,16 @@ class ShopSite(Site):
             self.requests.end(request)
 
 
-def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
+def make_site(
+    reactor: Any, config: Config, store: IStore, limiting: Optional[Limiting] = None
+) -> ShopSite:
     pool = reactor.getThreadPool()
 
     def in_thread(f: Any, *args: Any) -> Any:
         return deferToThreadPool(reactor, pool, f, *args)
 
-    limiting = make_limiting(reactor, config)
+    if limiting is None:
+        limiting = make_limiting(reactor, config)
     if limiting.limiter is not None:
         reactor.addSystemEventTrigger("before", "shutdown", limiting.limiter.close)
     deps = Dependencies(

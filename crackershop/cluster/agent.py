@@ -112,6 +112,9 @@ class Agent:
         self._closed = False
         self._heartbeat = LoopingCall(self._beat)
         self._heartbeat.clock = reactor
+        # How many workers the cluster runs, as the master last said.
+        self.workers = 1
+        self.on_workers: Callable[[int], None] = lambda count: None
 
     def open_channel(self) -> None:
         from twisted.internet.stdio import StandardIO
@@ -169,8 +172,14 @@ class Agent:
         self.send(encode({"t": "hb", "stats": stats}))
 
     def received(self, message: dict[str, Any]) -> None:
-        if message.get("t") == "drain":
+        kind = message.get("t")
+        if kind == "drain":
             self.drain()
+        elif kind == "workers":
+            count = message.get("n")
+            if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+                self.workers = count
+                self.on_workers(count)
 
     def orphaned(self, why: str) -> None:
         if not self._draining and not self._stopping:
