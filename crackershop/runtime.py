@@ -34,6 +34,8 @@ class DatabaseService(Service):
         self.store: Optional[MongoStore] = None
         self.indexed = False
         self._retry: Any = None
+        # the embedded database serving this pool, if this process runs it
+        self.child: Any = None
 
     def connect(self) -> Deferred[MongoStore]:
         def opened(uri: str) -> MongoStore:
@@ -97,6 +99,8 @@ def database_service(
         embedded.setServiceParent(parent)
         source = embedded.whenReady
     database = DatabaseService(reactor, config, source)
+    if not config.mongo_uri:
+        database.child = embedded
     if parent is not None:
         database.setServiceParent(parent)
     return database

@@ -6,11 +6,8 @@ guards. What it serves is given to it (:mod:`crackershop.cluster.worker`).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import signal
-import sys
 from typing import Any, Callable, Optional
 
 from twisted.internet.defer import Deferred
@@ -28,19 +25,7 @@ from crackershop.cluster.serving import Balance, Connections, adopt, with_header
 log = Logger()
 
 HEARTBEAT = 1.0
-PR_SET_PDEATHSIG = 1
 EXIT_BOOT_FAILED = 3
-
-
-def set_parent_death_signal(signum: int = signal.SIGTERM) -> bool:
-    """Ask Linux to signal this process when its parent dies (prctl)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return bool(libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
 
 
 class ControlProtocol(Protocol):

@@ -15,11 +15,11 @@ from typing import Any, Optional
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from crackershop.childexec import set_parent_death_signal
     from crackershop.cluster.agent import (
         Agent,
         check_parent,
         install_signals,
-        set_parent_death_signal,
     )
     from crackershop.cluster.channel import (
         FAMILY_ENV,

@@ -5,7 +5,6 @@ Redis outages, and CORS."""
 from __future__ import annotations
 
 import itertools
-import json
 import subprocess
 import time
 from collections import Counter
@@ -283,20 +282,6 @@ def test_redis_outage_falls_back_and_recovers(fragile: tuple[Server, Any]) -> No
         assert f"rl:{{{again}}}:global" in redis.command("KEYS", "rl:*")
 
 
-def _status(server: Server) -> dict[str, Any]:
-    done = subprocess.run(
-        [tool("crackershop"), "status", "--json"],
-        cwd=server.workdir,
-        env=child_env(server.settings),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
-    status: dict[str, Any] = json.loads(done.stdout)
-    return status
-
-
 def _allowed_per_worker(server: Server, n: int) -> Counter[str]:
     """n requests from one new client, each on a new connection: 2xx per worker."""
     ip = client_ip()
@@ -338,7 +323,7 @@ def test_redis_down_divides_every_limit_among_the_real_workers(
         )
         assert scaled.returncode == 0, scaled.stderr
         wait_until(
-            lambda: [w["state"] for w in _status(server)["workers"]] == ["ready"] * 4,
+            lambda: [w["state"] for w in (server.status() or {})["workers"]] == ["ready"] * 4,
             60,
             "four ready workers",
         )
