@@ -34,6 +34,8 @@ class DatabaseService(Service):
         self.store: Optional[MongoStore] = None
         self.indexed = False
         self._retry: Any = None
+        # the embedded database serving this pool, if this process runs it
+        self.child: Any = None
 
     def connect(self) -> Deferred[MongoStore]:
         def opened(uri: str) -> MongoStore:
@@ -97,6 +99,8 @@ def database_service(
         embedded.setServiceParent(parent)
         source = embedded.whenReady
     database = DatabaseService(reactor, config, source)
+    if not config.mongo_uri:
+        database.child = embedded
     if parent is not None:
         database.setServiceParent(parent)
     return database
@@ -125,6 +129,7 @@ class HttpService(Service):
         self.listening: Optional[IListeningPort] = None
         self.redirecting: Optional[IListeningPort] = None
         self._options: Any = None
+        self.site: Optional[Site] = None
 
     def prepare(self) -> None:
         """Read the certificate and key now, so that a bad pair stops
@@ -135,6 +140,7 @@ class HttpService(Service):
             self._options = server_options(*self.tls)
 
     def listen(self, site: Site) -> IListeningPort:
+        self.site = site
         if self.tls is None:
             self.listening = self.reactor.listenTCP(self.port, site, interface=self.host)
             address: Any = self.listening.getHost()
@@ -162,6 +168,10 @@ class HttpService(Service):
 
     def stopService(self) -> Optional[Deferred[None]]:
         super().stopService()
+        limits = getattr(self.site, "limits", None)
+        if limits is not None:
+            # as a draining worker does: what is answered from now on ends its connection
+            limits.draining = True
         if self.redirecting is not None:
             self.redirecting.stopListening()
             self.redirecting = None

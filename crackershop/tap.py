@@ -142,19 +142,20 @@ def makeService(options: Options) -> IService:
         d = database.connect()
         d.addCallback(start_repair, repair, reactor, config)
         d.addCallback(lambda store: http.listen(make_site(reactor, config, store)))
-        d.addCallback(lambda _: _control(reactor, config, http))
+        d.addCallback(lambda _: _control(reactor, config, http, database.child))
         d.addErrback(lambda f: fail(reactor, _reason(f)))
 
     reactor.callWhenRunning(start)
     return root
 
 
-def _control(reactor: Any, config: Config, http: Any) -> None:
+def _control(reactor: Any, config: Config, http: Any, child: Any = None) -> None:
     """The control socket of a one-process server (the master has its own)."""
     from crackershop.control import SingleProcess, listen
 
+    children = [child] if child is not None else []
     try:
-        port = listen(reactor, config.run_dir, SingleProcess(reactor, config, http))
+        port = listen(reactor, config.run_dir, SingleProcess(reactor, config, http, children))
     except Exception as e:
         log.error("no control socket in {run_dir}: {error}", run_dir=config.run_dir, error=str(e))
         return

@@ -180,17 +180,10 @@ class Server(Process):
         def every_worker() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited:\n{self.output()}")
-            done = subprocess.run(
-                [tool("crackershop"), "status", "--json"],
-                cwd=self.workdir,
-                env=child_env(self.settings),
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-            if done.returncode != 0:
+            status = self.status()
+            if status is None:
                 return False
-            workers = json.loads(done.stdout).get("workers", [])
+            workers = status.get("workers", [])
             return sum(1 for w in workers if w.get("state") == "ready") >= self.workers
 
         try:
@@ -201,6 +194,35 @@ class Server(Process):
         except AssertionError:
             self.stop()
             raise AssertionError(f"server not ready:\n{self.output()[-4000:]}") from None
+
+    def status(self) -> Optional[dict[str, Any]]:
+        """``crackershop status --json`` of this server, or None if it does not answer."""
+        done = subprocess.run(
+            [tool("crackershop"), "status", "--json"],
+            cwd=self.workdir,
+            env=child_env(self.settings),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if done.returncode != 0:
+            return None
+        status: dict[str, Any] = json.loads(done.stdout)
+        return status
+
+    def pids(self) -> dict[str, int]:
+        """Every process of this server, from its status: server, worker-N, and its
+        children by name (database, redis)."""
+        status = self.status()
+        assert status is not None, self.output()[-3000:]
+        found = {"server": int(status["pid"])}
+        for worker in status.get("workers", []):
+            if worker.get("pid") and worker["pid"] != status["pid"]:
+                found[f"worker-{worker['id']}"] = int(worker["pid"])
+        for child in status.get("children", []):
+            if child.get("pid"):
+                found[child["name"]] = int(child["pid"])
+        return found
 
     @property
     def workers(self) -> int:
