@@ -146,11 +146,19 @@ class ServiceUnavailable(ShopError):
     code = "service_unavailable"
 
 
+# seconds to wait before retrying after a database error: its connections
+# are retried at least that often
+DATABASE_RETRY_AFTER = 2
+
+
 class DatabaseUnavailable(ServiceUnavailable):
     code = "database_unavailable"
 
     def __init__(self) -> None:
-        super().__init__("The database is unavailable, please try again shortly")
+        super().__init__(
+            "The database is unavailable, please try again shortly",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+        )
 
 
 def envelope(error: ShopError) -> dict[str, object]:

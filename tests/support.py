@@ -97,13 +97,17 @@ class Process:
 class Secantus(Process):
     """A standalone embedded database on a port of our choosing."""
 
-    def __init__(self, workdir: Path, port: Optional[int] = None) -> None:
+    def __init__(self, workdir: Path, port: Optional[int] = None, durable: bool = False) -> None:
+        """``durable``: every commit reaches the disk before it is acknowledged
+        (``--sync-on-commit``); without it a killed database loses the last
+        acknowledged writes."""
         self.port = port or free_port()
         self.data = workdir / "secantus-data"
         self.data.mkdir(parents=True, exist_ok=True)
         super().__init__(
             [
                 tool("secantusd-py"),
+                *(["--sync-on-commit"] if durable else []),
                 "--host",
                 "127.0.0.1",
                 "--port",

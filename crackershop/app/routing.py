@@ -38,6 +38,7 @@ from crackershop.app.http import (
     render_error,
 )
 from crackershop.errors import (
+    DATABASE_RETRY_AFTER,
     Forbidden,
     MethodNotAllowed,
     NotFound,
@@ -266,7 +267,10 @@ class Router:
                 timeout=timeout,
             )
             apply_standard_headers(request)
-            error = ServiceUnavailable("The request took too long and was cancelled")
+            error = ServiceUnavailable(
+                "The request took too long and was cancelled",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+            )
             return render_error(request, error)
 
         d.addTimeout(timeout, self.clock)

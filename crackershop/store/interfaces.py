@@ -233,7 +233,13 @@ class IOrders(Interface):
 
     async def unfinished(before: Any) -> builtins.list[Document]:
         """Orders last changed before ``before`` that still hold or owe stock:
-        being placed (Reserving/Failed), or Cancelled without their stock back."""
+        being placed (Reserving/Failed), or Cancelled without their stock back.
+
+        An order whose ``expireAt`` has passed is gone (a TTL index)."""
+
+    async def expire_released(expire_at: Any) -> int:
+        """Give released Failed orders without an ``expireAt`` (left by
+        earlier versions) this one; how many."""
 
 
 class IStock(Interface):
@@ -274,6 +280,10 @@ class IIdempotency(Interface):
 
     async def complete(record_id: ObjectId, status: int, body: str) -> None:
         """Store the response of a finished request."""
+
+    async def mark_unknown(record_id: ObjectId) -> None:
+        """Note on a running record that its request ended not knowing
+        whether its order was placed (``unknown: True``)."""
 
     async def drop(record_id: ObjectId, running_only: bool) -> bool:
         """Remove a record (only while running, if asked); whether removed."""
