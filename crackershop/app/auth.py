@@ -30,7 +30,7 @@ from crackershop.app.security import (
     new_reset_token,
     token_digest,
 )
-from crackershop.app.uploads import Uploads
+from crackershop.app.uploads import Uploads, one, ref
 from crackershop.app.usercache import UserCache
 from crackershop.app.views import public_user
 from crackershop.errors import (
@@ -220,9 +220,18 @@ class AuthHandlers:
             value = getattr(body, name)
             if value:
                 doc[name] = value
-        async with self.uploads.attached(call, "avatar") as added:
-            if added:
-                doc["avatar"] = added[0]
+        doc["_id"] = ObjectId()
+        async with self.uploads.editing(
+            call,
+            "avatar",
+            ref("user", doc["_id"]),
+            given=one(doc.get("avatar")),
+            owner=doc["_id"],
+            own_only=True,
+        ) as edit:
+            if edit.added:
+                doc["avatar"] = edit.added[0]
+            edit.uses = one(doc.get("avatar"))
             user = await self.store.users.create(doc)
         return self.session(user, 201)
 
@@ -276,6 +285,8 @@ class AuthHandlers:
                 "resetPasswordToken": None,
                 "resetPasswordExpire": None,
                 "keptToken": None,
+                # the link came through this address: it is the user's
+                "emailVerified": True,
             },
             inc={"tokenVersion": 1},
         )
@@ -290,13 +301,22 @@ class AuthHandlers:
         body: UpdateDetailsBody = call.body
         changes = body.model_dump(exclude_unset=True)
         user = call.require_user()
-        async with self.uploads.attached(call, "avatar") as added:
-            if added:
-                changes["avatar"] = added[0]
+        # an avatar is an image the user uploaded, or an external https one
+        async with self.uploads.editing(
+            call,
+            "avatar",
+            ref("user", user["_id"]),
+            before=one(user.get("avatar")),
+            given=one(changes.get("avatar")),
+            owner=user["_id"],
+            own_only=True,
+        ) as edit:
+            if edit.added:
+                changes["avatar"] = edit.added[0]
+            edit.uses = one(changes["avatar"] if "avatar" in changes else user.get("avatar"))
             updated = await self.store.users.update(user["_id"], changes) if changes else user
             if updated is None:
                 raise NotFound("User not found")
-        await self.uploads.replaced([user.get("avatar")], [updated.get("avatar")])
         return ok(public_user(updated))
 
     async def change_password(self, call: Call) -> Reply:

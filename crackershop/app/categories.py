@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bson import ObjectId
+
 from crackershop.app.models import CategoryBody, CategoryUpdateBody
 from crackershop.app.routing import Call, Reply, Route, ok
-from crackershop.app.uploads import Uploads
+from crackershop.app.uploads import Uploads, one, ref
 from crackershop.app.views import public_category
 from crackershop.errors import Conflict, NotFound, ValidationFailed
 from crackershop.store.catalogue import ICatalogue
@@ -73,9 +75,17 @@ class CategoryHandlers:
         fields = body.model_dump(exclude_none=True, exclude={"clearImage"})
         if body.clearImage:
             fields.pop("image", None)
-        async with self.uploads.attached(call, "image") as added:
-            if added:
-                fields["image"] = added[0]
+        fields["_id"] = ObjectId()
+        async with self.uploads.editing(
+            call,
+            "image",
+            ref("category", fields["_id"]),
+            given=one(fields.get("image")),
+            owner=call.require_user()["_id"],
+        ) as edit:
+            if edit.added:
+                fields["image"] = edit.added[0]
+            edit.uses = one(fields.get("image"))
             category = await self.store.categories.create(fields)
         return ok(public_category(category), 201)
 
@@ -90,13 +100,20 @@ class CategoryHandlers:
         current = await self.store.categories.get(category_id)
         if current is None:
             raise NotFound("Category not found")
-        async with self.uploads.attached(call, "image") as added:
-            if added:
-                changes["image"] = added[0]
+        async with self.uploads.editing(
+            call,
+            "image",
+            ref("category", category_id),
+            before=one(current.get("image")),
+            given=one(changes.get("image")),
+            owner=call.require_user()["_id"],
+        ) as edit:
+            if edit.added:
+                changes["image"] = edit.added[0]
+            edit.uses = one(changes["image"] if "image" in changes else current.get("image"))
             updated = await self.store.categories.update(category_id, changes)
             if updated is None:
                 raise NotFound("Category not found")
-        await self.uploads.replaced([current.get("image")], [updated.get("image")])
         return ok(public_category(updated))
 
     async def delete(self, call: Call) -> Reply:
@@ -111,5 +128,5 @@ class CategoryHandlers:
                 {"category": "has products"},
             )
         await self.store.categories.delete(category_id)
-        await self.uploads.discard([category.get("image")])
+        await self.uploads.release(one(category.get("image")), ref("category", category_id))
         return ok({})

@@ -10,7 +10,7 @@ from crackershop.app.models import ProductBody, ProductUpdateBody
 from crackershop.app.notify import Notifier
 from crackershop.app.queries import flag, page_args, price_arg, search_text
 from crackershop.app.routing import Call, Reply, Route, ok, paginated, parse_object_id
-from crackershop.app.uploads import Uploads
+from crackershop.app.uploads import Uploads, ref
 from crackershop.app.views import public_product
 from crackershop.errors import NotFound, ValidationFailed
 from crackershop.store.catalogue import ICatalogue
@@ -207,8 +207,12 @@ class ProductHandlers:
         fields.setdefault("isDiwaliSpecial", False)
         fields.setdefault("status", "Active")
         self._check_count(len(given) + len(call.files.get("images", [])))
-        async with self.uploads.attached(call, "images") as added:
-            self._set_images(fields, given + added)
+        fields["_id"] = ObjectId()
+        uses = ref("product", fields["_id"])
+        admin = call.require_user()["_id"]
+        async with self.uploads.editing(call, "images", uses, given=given, owner=admin) as edit:
+            self._set_images(fields, given + edit.added)
+            edit.uses = fields["images"]
             product = await self.store.products.create(fields)
         if product.get("status") == "Active":
             self.notifier.broadcast(
@@ -252,13 +256,22 @@ class ProductHandlers:
         changes.pop("existingImages", None)
         if kept is not None:
             self._check_count(len(kept) + len(uploaded))
-        async with self.uploads.attached(call, "images") as added:
+        before = list(current.get("images") or [])
+        async with self.uploads.editing(
+            call,
+            "images",
+            ref("product", product_id),
+            before=before,
+            given=kept or [],
+            owner=call.require_user()["_id"],
+        ) as edit:
+            edit.uses = before
             if kept is not None:
-                self._set_images(changes, kept + added)
+                self._set_images(changes, kept + edit.added)
+                edit.uses = changes["images"]
             updated = await self.store.products.update(product_id, changes)
             if updated is None:
                 raise NotFound("Product not found")
-        await self.uploads.replaced(current.get("images") or [], updated.get("images") or [])
         return ok((await self._with_categories([updated]))[0])
 
     async def delete(self, call: Call) -> Reply:
@@ -266,5 +279,5 @@ class ProductHandlers:
         product = await self.store.products.get(product_id)
         if product is None or not await self.store.products.delete(product_id):
             raise NotFound("Product not found")
-        await self.uploads.discard(product.get("images") or [])
+        await self.uploads.release(product.get("images") or [], ref("product", product_id))
         return ok({})

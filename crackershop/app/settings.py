@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from crackershop.app.models import Body, Url
 from crackershop.app.routing import Call, Reply, Route, ok
+from crackershop.app.uploads import Uploads, one, ref
 from crackershop.errors import ValidationFailed
 from crackershop.store.interfaces import IStore
 
@@ -146,9 +147,13 @@ def public_settings(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != "__v"}
 
 
+ABOUT_IMAGE = ref("settings", "aboutUs")
+
+
 class SettingsHandlers:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: IStore, uploads: Uploads) -> None:
         self.store = store
+        self.uploads = uploads
 
     def routes(self) -> list[Route]:
         s = "/api/v1/settings"
@@ -204,14 +209,27 @@ class SettingsHandlers:
                 changes[name] = _given(part)
         if not any(changes.values()):
             raise ValidationFailed("Nothing to change", {"body": "give at least one setting"})
-        return ok(public_settings(await self.store.settings.update(changes)))
+        return ok(public_settings(await self._update(call, changes)))
+
+    async def _update(self, call: Call, changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Write the changes; the About Us image is referenced like any
+        document's image, so it is never deleted while shown."""
+        if "image" not in changes.get("aboutUs", {}):
+            return await self.store.settings.update(changes)
+        current = (await self.store.settings.get())["aboutUs"].get("image")
+        image = changes["aboutUs"]["image"]
+        async with self.uploads.editing(
+            call, "image", ABOUT_IMAGE, before=one(current), given=one(image)
+        ) as edit:
+            edit.uses = one(image)
+            return await self.store.settings.update(changes)
 
     def _put_part(self, name: str) -> Any:
         async def put(call: Call) -> Reply:
             values = _given(call.body)
             if not values:
                 raise ValidationFailed("Nothing to change", {"body": "give at least one setting"})
-            updated = await self.store.settings.update({name: values})
+            updated = await self._update(call, {name: values})
             return ok(public_settings(updated))
 
         return put

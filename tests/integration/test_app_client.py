@@ -665,9 +665,14 @@ def test_admin_moves_orders_along(customer: App, shop_admin: App) -> None:
         )["data"]["_id"]
         for _ in range(2)
     ]
-    told = succeeded(shop_admin.get("/notifications"))["data"]
-    for order_id in orders:
-        assert any(n["type"] == "order" and n["data"].get("orderId") == order_id for n in told)
+
+    def admins_told() -> bool:
+        told = succeeded(shop_admin.get("/notifications"))["data"]
+        about = {n["data"].get("orderId") for n in told if n["type"] == "order"}
+        return set(orders) <= about
+
+    # every admin is told in the background: the placing request did not wait
+    wait_until(admins_told, 10, "the admins to be told of both orders")
     first, second = orders
     for status in ("Processing", "Shipped"):
         succeeded(shop_admin.json("PUT", f"/orders/{first}/status", {"status": status}))
@@ -830,8 +835,14 @@ def test_savings_scheme_screens(server: Server, customer: App, shop_admin: App) 
         "address": "undefined, Virudhunagar, Tamil Nadu - 626123",
     }
     succeeded(customer.json("POST", "/chit/request-join", join), 201)
-    told = succeeded(shop_admin.get("/notifications"))["data"]
-    assert any(n["type"] == "chit" and n["data"].get("schemeId") == scheme_id for n in told)
+    wait_until(
+        lambda: any(
+            n["type"] == "chit" and n["data"].get("schemeId") == scheme_id
+            for n in succeeded(shop_admin.get("/notifications"))["data"]
+        ),
+        10,
+        "the admins to be told of the join request",
+    )
     people = succeeded(shop_admin.get(f"/chit/schemes/{scheme_id}/participants"))["data"]
     person = people[0]
     reads(
