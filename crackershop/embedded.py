@@ -3,7 +3,8 @@ process, for a server started with no MONGO_URI.
 
 It is started with ``reactor.spawnProcess`` (never imported: it is GPL and
 runs in its own process), listens on 127.0.0.1 only, keeps its files in the
-data directory, is ready when it answers a ``ping`` command, is restarted
+data directory, syncs every commit to disk before acknowledging it, is
+ready when it answers a ``ping`` command, is restarted
 on the same port if it dies, and is stopped with the server (and dies with
 it, see :mod:`crackershop.child`).
 """
@@ -124,6 +125,10 @@ class EmbeddedMongo(ChildService):
             str(self.port),
             "--storage-path",
             str(self.data_dir),
+            # Without it an acknowledged write can be lost when the database
+            # process is killed (it was seen losing placed orders): every
+            # commit reaches the disk before the write is answered.
+            "--sync-on-commit",
             "--log-level",
             "WARNING",
         ]
