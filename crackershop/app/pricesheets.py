@@ -165,15 +165,14 @@ def render_pdf(sheet: PriceList) -> bytes:
     """The price list as an A4 PDF: a header, then one table, category by
     category, its column headings repeated on every page."""
     from reportlab.lib import colors
-    from reportlab.lib.enums import TA_RIGHT
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
+    from reportlab.pdfbase.pdfmetrics import stringWidth
     from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
     base = ParagraphStyle("cell", fontName="Helvetica", fontSize=9, leading=11)
     bold = ParagraphStyle("bold", base, fontName="Helvetica-Bold")
-    right = ParagraphStyle("right", base, alignment=TA_RIGHT)
     heading = ParagraphStyle("heading", base, fontName="Helvetica-Bold", fontSize=18, leading=22)
     small = ParagraphStyle("small", base, fontSize=9, leading=12, textColor=colors.HexColor("#444"))
 
@@ -183,14 +182,26 @@ def render_pdf(sheet: PriceList) -> bytes:
     story.append(Paragraph(f"Price list generated {sheet.generated}", small))
     story.append(Spacer(1, 5 * mm))
 
-    th = ParagraphStyle("th", bold, textColor=colors.white)
-    th_right = ParagraphStyle("th_right", th, alignment=TA_RIGHT)
-    columns = ["S.No", "Product", "Pack", "Price (Rs.)", "Offer (Rs.)", "Stock"]
+    widths = [12 * mm, 76 * mm, 26 * mm, 24 * mm, 24 * mm, 18 * mm]
+    padding = 6  # reportlab's default left and right cell padding, in points
+
+    def cell(text: str, width: float, style: ParagraphStyle = base) -> Any:
+        # A plain string costs far less to lay out than a Paragraph; only
+        # text too wide for its column needs one, to wrap.
+        shown = _plain(text)
+        if stringWidth(shown, style.fontName, style.fontSize) <= width - 2 * padding:
+            return shown
+        return Paragraph(_latin1(text), style)
+
     rows: list[list[Any]] = [
-        [Paragraph(c, th_right if i >= 3 else th) for i, c in enumerate(columns)]
+        ["S.No", "Product", "Pack", "Price (Rs.)", "Offer (Rs.)", "Stock"],
     ]
     style: list[tuple[Any, ...]] = [
+        ("FONT", (0, 0), (-1, -1), base.fontName, base.fontSize, base.leading),
+        ("FONT", (0, 0), (-1, 0), bold.fontName, bold.fontSize, bold.leading),
+        ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#8b1a1a")),
+        ("ALIGN", (3, 0), (-1, -1), "RIGHT"),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
         ("TOPPADDING", (0, 0), (-1, -1), 2),
@@ -200,25 +211,24 @@ def render_pdf(sheet: PriceList) -> bytes:
     for number, line in enumerate(sheet.lines, start=1):
         if line.category != current:
             current = line.category
-            style.append(("SPAN", (0, len(rows)), (-1, len(rows))))
-            style.append(
-                ("BACKGROUND", (0, len(rows)), (-1, len(rows)), colors.HexColor("#f3e3c3"))
-            )
-            rows.append([Paragraph(_latin1(current), bold), "", "", "", "", ""])
+            at = len(rows)
+            # in the product column, not spanning the row: spans make every
+            # page break of a long table cost a pass over all its rows
+            style.append(("FONT", (0, at), (-1, at), bold.fontName, bold.fontSize, bold.leading))
+            style.append(("BACKGROUND", (0, at), (-1, at), colors.HexColor("#f3e3c3")))
+            rows.append(["", cell(current, widths[1], bold), "", "", "", ""])
         rows.append(
             [
-                Paragraph(str(number), base),
-                Paragraph(_latin1(line.name), base),
-                Paragraph(_latin1(line.pack), base),
-                Paragraph(amount(line.price), right),
-                Paragraph(amount(line.offer) if line.offer is not None else "", right),
-                Paragraph(str(line.stock), right),
+                str(number),
+                cell(line.name, widths[1]),
+                cell(line.pack, widths[2]),
+                amount(line.price),
+                amount(line.offer) if line.offer is not None else "",
+                str(line.stock),
             ]
         )
     if not sheet.lines:
-        rows.append([Paragraph("No products are on sale at the moment.", base), "", "", "", "", ""])
-        style.append(("SPAN", (0, 1), (-1, 1)))
-    widths = [12 * mm, 76 * mm, 26 * mm, 24 * mm, 24 * mm, 18 * mm]
+        rows.append(["", "No products are on sale at the moment.", "", "", "", ""])
     story.append(LongTable(rows, colWidths=widths, repeatRows=1, style=TableStyle(style)))
 
     def footer(canvas: Any, doc: Any) -> None:
