@@ -11,6 +11,8 @@ import openpyxl
 from pypdf import PdfReader
 from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 
+from crackershop.app.pricelist import PriceListHandlers
+from crackershop.store.catalogue import CachedCatalogue
 from tests.unit.app.harness import Harness
 
 PDF = "/api/v1/products/download/pdf"
@@ -211,3 +213,17 @@ def test_the_downloads_are_in_the_api_document() -> None:
         assert operation["tags"] == ["products"]
         assert kind in operation["responses"]["200"]["content"]
         assert "304" in operation["responses"]
+
+
+def test_the_list_is_built_once_while_the_catalogue_cache_answers_the_same() -> None:
+    """Within the catalogue cache's bound the built list is reused; after it, rebuilt."""
+    h = shop()
+    handlers = PriceListHandlers(h.store, CachedCatalogue(h.store, h.clock, 5.0), h.clock)
+    first, fingerprint = run(h, handlers.current())
+    run(h, h.store.products.update(product_id(h, "Baby Rocket"), {"price": 130.0}))
+    again = run(h, handlers.current())
+    assert again[0] is first and again[1] == fingerprint
+    h.clock.advance(5.0)
+    fresh, changed = run(h, handlers.current())
+    assert fresh is not first and changed != fingerprint
+    assert any(line.price == 130 for line in fresh.lines)
