@@ -85,7 +85,6 @@ class Renders:
         self._one_at_a_time = DeferredLock()
         self._latest: dict[str, tuple[str, bytes]] = {}
         self._pending: dict[tuple[str, str], list[Deferred[bytes]]] = {}
-        self.count = 0
 
     def get(self, sheet: Sheet, listing: PriceList, fingerprint: str) -> Deferred[bytes]:
         latest = self._latest.get(sheet.kind)
@@ -98,7 +97,6 @@ class Renders:
             waiting.append(waiter)
             return waiter
         self._pending[key] = waiters = [waiter]
-        self.count += 1
 
         def rendered(data: bytes) -> None:
             del self._pending[key]
