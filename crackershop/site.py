@@ -98,6 +98,7 @@ def make_site(
         catalogue=CachedCatalogue(store, reactor, config.catalogue_cache_ttl),
         request_timeout=config.request_timeout,
         auth_cache_ttl=config.auth_cache_ttl,
+        run_in_thread=in_thread,
     )
     app = build_app(deps)
     cors = Cors(config.allowed_origins)

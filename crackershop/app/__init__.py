@@ -18,6 +18,7 @@ from crackershop.app.google import GoogleKeys, GoogleSignIn
 from crackershop.app.notify import Notifier
 from crackershop.app.openapi import document
 from crackershop.app.orders import OrderHandlers
+from crackershop.app.pricelist import PriceListHandlers, Runner
 from crackershop.app.products import ProductHandlers
 from crackershop.app.routing import Guard, Route, Router
 from crackershop.app.security import Passwords, Tokens
@@ -52,6 +53,8 @@ class Dependencies:
     request_timeout: Optional[float] = None
     # how long a worker reuses a token's user record; 0: read it every time
     auth_cache_ttl: float = 0.0
+    # runs blocking work (rendering price lists) off the reactor thread; None: in place
+    run_in_thread: Optional[Runner] = None
 
 
 class HasRoutes(Protocol):
@@ -86,6 +89,7 @@ def build_app(deps: Dependencies) -> Klein:
         ServiceHandlers(deps.store, deps.clock, deps.environment, lambda: spec, deps.readiness),
         auth,
         GoogleSignIn(deps.store, deps.google_keys, deps.google_client_id, deps.clock, auth.session),
+        PriceListHandlers(deps.store, catalogue, deps.clock, deps.run_in_thread),
         ProductHandlers(deps.store, notifier, uploads, catalogue),
         CategoryHandlers(deps.store, uploads, catalogue),
         UserHandlers(deps.store, uploads),

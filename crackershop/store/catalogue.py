@@ -50,6 +50,9 @@ class ICatalogue(Interface):
     async def categories() -> builtins.list[Document]:
         """Active categories by name."""
 
+    async def all_active(fields: Sequence[str]) -> builtins.list[Document]:
+        """Every active product by name, holding only ``_id`` and ``fields``."""
+
 
 class TtlCache:
     """Answers by key, each kept ``ttl`` seconds from when its fetch began;
@@ -162,4 +165,12 @@ class CachedCatalogue:
             found = await self.cache.get(
                 key, lambda: self.store.categories.list(include_inactive=False)
             )
+        return found
+
+    async def all_active(self, fields: Sequence[str]) -> builtins.list[Document]:
+        wanted = tuple(fields)
+        key = ("all_active", wanted)
+        found: builtins.list[Document] = self.cache.peek(key)
+        if found is MISSING:
+            found = await self.cache.get(key, lambda: self.store.products.all_active(wanted))
         return found

@@ -280,6 +280,13 @@ class MemoryProducts(_Collection):
         start = (query.page - 1) * query.limit
         return Page(docs[start : start + query.limit], len(docs))
 
+    async def all_active(self, fields: Sequence[str]) -> builtins.list[Document]:
+        docs = self._select(lambda d: d.get("status") != "Inactive")
+        return [
+            {k: v for k, v in d.items() if k == "_id" or k in fields}
+            for d in _sorted(docs, [("name", 1), ("_id", 1)])
+        ]
+
     async def count_in_category(self, category_id: ObjectId) -> int:
         return len(self._select(lambda d: d.get("category") == category_id))
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from bson import ObjectId
 from zope.interface import implementer
 
 from crackershop.store.interfaces import Document, IProducts, Page, ProductQuery
-from crackershop.store.mongo import Repository
+from crackershop.store.mongo import Repository, order_by
 
 SORT_FIELDS: dict[str, list[tuple[str, int]]] = {
     "-createdAt": [("createdAt", -1), ("_id", -1)],
@@ -72,6 +73,17 @@ class MongoProducts(Repository):
         skip = (query.page - 1) * query.limit
         items = await self._find(filter, SORT_FIELDS[query.sort], skip, query.limit)
         return Page(items, await self._count(filter))
+
+    async def all_active(self, fields: Sequence[str]) -> builtins.list[Document]:
+        projection = {name: 1 for name in fields}
+        docs: builtins.list[Document] = await self.mongo.run(
+            lambda: self.coll.find(
+                {"status": {"$ne": "Inactive"}},
+                projection or {"_id": 1},
+                sort=order_by([("name", 1), ("_id", 1)]),
+            )
+        )
+        return docs
 
     async def count_in_category(self, category_id: ObjectId) -> int:
         return await self._count({"category": category_id})

@@ -101,11 +101,15 @@ def test_version_and_config() -> None:
 
 
 def test_serve_two_workers_then_sigterm(served: Server) -> None:
-    """serve --workers=2: /health and a product list answer, both workers
-    serve, and SIGTERM to the binary stops everything with exit 0."""
+    """serve --workers=2: /health, a product list and the price lists (the
+    frozen reportlab and XlsxWriter) answer, both workers serve, and SIGTERM
+    to the binary stops everything with exit 0."""
     assert httpx.get(served.url + "/health", timeout=10).json()["success"] is True
     products = httpx.get(served.url + "/api/v1/products?limit=5", timeout=10).json()
     assert products["success"] is True and products["total"] == 150
+    for kind, magic in (("pdf", b"%PDF-"), ("excel", b"PK")):
+        sheet = httpx.get(f"{served.url}/api/v1/products/download/{kind}", timeout=30)
+        assert sheet.status_code == 200 and sheet.content.startswith(magic), sheet.text[:500]
     status = cluster_status(served)
     if status is None:
         assert sorted(wait_until(lambda: binary_workers(served), 10).values()) == [1, 2]

@@ -95,6 +95,21 @@ async def test_product_queries(store: IStore) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_all_active_products(store: IStore) -> None:
+    """all_active reads every product not Inactive, by name, with only the fields asked for."""
+    cat, other = await _catalogue(store)
+    for i in range(105):  # more than a first reply batch of the driver
+        await store.products.create({"name": f"Zed {i:03d}", "price": 1.0, "status": "Active"})
+    found = await store.products.all_active(["name", "price", "category"])
+    names = [p["name"] for p in found]
+    assert names[:3] == ["Alpha (big)", "Gamma", "Zed 000"] and names[-1] == "beta"
+    assert len(found) == 108 and "delta" not in names
+    assert all(set(p) <= {"_id", "name", "price", "category"} for p in found)
+    assert found[0]["price"] == 10.0 and found[0]["category"] == cat["_id"]
+    assert found[-1]["category"] == other["_id"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_updates_and_deletes(store: IStore) -> None:
     """update returns the document after the change; missing ids give None/False."""
     user = await store.users.create({"email": "u@b.co", "name": "U"})

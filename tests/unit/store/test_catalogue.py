@@ -47,6 +47,16 @@ def test_a_change_is_seen_once_the_bound_has_passed_and_not_before() -> None:
     assert w.quantity() == 3
 
 
+def test_all_active_products_are_kept_for_the_bound() -> None:
+    """The whole active catalogue (for price lists) is one cached read, with the same bound."""
+    w = World(ttl=1.0)
+    assert [p["name"] for p in run(w.catalogue.all_active(("name",)))] == ["Sparkler"]
+    run(w.store.products.update(w.p["_id"], {"status": "Inactive"}))
+    assert len(run(w.catalogue.all_active(("name",)))) == 1
+    w.clock.advance(1.0)
+    assert run(w.catalogue.all_active(("name",))) == []
+
+
 def test_lists_expire_like_single_products() -> None:
     """A product list's answer is also kept only for the bound."""
     w = World(ttl=1.0)
