@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any, Callable, Optional
 
 from bson import ObjectId
+from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -112,7 +113,9 @@ class Idempotency:
             raise KeyInFlight("A request with this Idempotency-Key is still being processed")
         try:
             reply = await action()
-        except PlacementUnknown:
+        except (PlacementUnknown, CancelledError):
+            # Cut off (the request's deadline) or unsure: its order may be
+            # placed, so the key is kept for a retry to find out.
             await self._keep_unknown(record_id)
             raise
         except BaseException:

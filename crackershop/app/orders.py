@@ -15,7 +15,7 @@ from crackershop.app.notify import Notifier
 from crackershop.app.pricing import Line, minimum_order, price_order, subtotal
 from crackershop.app.queries import page_args
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
-from crackershop.app.views import OrderViews, order_ref
+from crackershop.app.views import OrderViews, order_ref, public_order
 from crackershop.errors import Conflict, NotFound, ValidationFailed
 from crackershop.store.interfaces import Document, IStore
 from crackershop.store.mongo import now_utc
@@ -249,8 +249,11 @@ class OrderHandlers:
             "updatedAt": now,
         }
         placed = await self.reservations.place(order, found)
+        # Placed: from here nothing may turn the answer into an error (it
+        # would free the Idempotency-Key of a placed order), so the answer is
+        # built from what is in hand, with no further read.
         await self._announce(placed)
-        return ok(await self.views.one(placed), 201)
+        return ok(public_order(placed, {user["_id"]: user}), 201)
 
     async def _announce(self, order: Document) -> None:
         """Tell the customer the order is placed, and every admin of it."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from twisted.internet.defer import ensureDeferred
 
 from crackershop.store.reservations import Reservations
 from tests.unit.app.test_orders import Shop
@@ -165,3 +166,59 @@ def test_response_not_recorded_still_answers_the_order(shop: Faulty) -> None:
     assert code == 201 and again["data"]["_id"] == first["data"]["_id"]
     assert headers.getRawHeaders("idempotent-replayed") == ["true"]
     assert len(shop.visible()) == 1 and shop.stock(shop.rocket) == 8
+
+
+def test_a_request_cut_off_after_its_commit_keeps_its_key() -> None:
+    """The request's deadline cuts it off after its order is placed (here
+    while the customer is being told): the 503 keeps the key, and the retry
+    replays that order instead of placing a second one."""
+    import json
+
+    from twisted.internet.defer import Deferred
+
+    from tests.unit.app.harness import Harness
+
+    h = Harness(request_timeout=5.0)
+    admin = h.admin()
+    asha = h.register("asha@example.com")
+    created = ensureDeferred(
+        h.store.products.create(
+            {"name": "Rocket", "price": 120, "quantity": 10, "status": "Active"}
+        )
+    )
+    rocket = str(created.result["_id"])
+    h.request("PUT", "/api/v1/settings/order-settings", {"minimumOrderAmount": 0}, token=admin)
+    body = {
+        "orderItems": [{"product": rocket, "qty": 1}],
+        "shippingAddress": "12 Car Street\nPhone: 9876543210",
+        "paymentMethod": "Requested",
+    }
+    headers = {
+        "Authorization": f"Bearer {asha}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": "cut-off",
+    }
+    told = h.store.notifications.create_many
+
+    async def hangs(docs: Any) -> int:
+        await Deferred()
+        return 0
+
+    h.store.notifications.create_many = hangs  # type: ignore[method-assign]
+    results: list[Any] = []
+    d = h.treq.post("http://shop.test/api/v1/orders", data=json.dumps(body), headers=headers)
+    d.addCallback(lambda r: h.treq.content(r).addCallback(lambda c: results.append((r.code, c))))
+    h.treq.flush()
+    assert results == []
+    h.clock.advance(5)
+    h.treq.flush()
+    assert results[0][0] == 503
+    h.store.notifications.create_many = told  # type: ignore[method-assign]
+    orders = [o for o in h.store.orders.docs.values() if o["orderStatus"] == "Requested"]
+    assert len(orders) == 1
+    code, reply, got = h.request(
+        "POST", "/api/v1/orders", body, token=asha, headers={"Idempotency-Key": "cut-off"}
+    )
+    assert code == 201 and reply["data"]["_id"] == str(orders[0]["_id"])
+    assert got.getRawHeaders("idempotent-replayed") == ["true"]
+    assert [o["orderStatus"] for o in h.store.orders.docs.values()] == ["Requested"]
