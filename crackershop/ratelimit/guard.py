@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 log = Logger()
 
 MESSAGE = "Too many requests, please try again later"
+FIELDS = ("Limit", "Remaining", "Reset")
+RETRY_AFTER = "Retry-After"
+# What a limited response carries, for CORS to expose to browsers.
+RESPONSE_HEADERS = (
+    *(f"RateLimit-{field}" for field in FIELDS),
+    "RateLimit-Policy",
+    RETRY_AFTER,
+    *(f"X-RateLimit-{field}" for field in FIELDS),
+)
 
 
 @attr.s(auto_attribs=True, frozen=True)
@@ -58,18 +67,14 @@ def headers_for(outcome: Outcome) -> dict[str, str]:
     else:
         shown = max(buckets, key=lambda b: b.retry)
     policy = shown.policy
-    values = {
-        "Limit": str(policy.limit),
-        "Remaining": str(shown.remaining),
-        "Reset": str(seconds(shown.reset)),
-    }
+    values = dict(zip(FIELDS, (str(policy.limit), str(shown.remaining), str(seconds(shown.reset)))))
     headers = {}
     for name, value in values.items():
         headers[f"RateLimit-{name}"] = value
         headers[f"X-RateLimit-{name}"] = value
     headers["RateLimit-Policy"] = f"{policy.limit};w={math.ceil(policy.window)}"
     if not outcome.allowed:
-        headers["Retry-After"] = str(max(1, seconds(shown.retry)))
+        headers[RETRY_AFTER] = str(max(1, seconds(shown.retry)))
     return headers
 
 

@@ -221,6 +221,7 @@ def test_cors_through_the_server(pair: tuple[Server, Server]) -> None:
         assert pre.headers["Access-Control-Allow-Origin"] == ORIGIN
         assert pre.headers["Access-Control-Allow-Credentials"] == "true"
         assert "POST" in pre.headers["Access-Control-Allow-Methods"]
+        assert "Idempotency-Key" in pre.headers["Access-Control-Allow-Headers"]
         assert "RateLimit-Limit" not in pre.headers  # preflights are not limited
         evil = c.get("/api", headers={"Origin": "https://evil.example", **via(ip)})
         assert evil.status_code == 200 and "Access-Control-Allow-Origin" not in evil.headers
@@ -231,6 +232,9 @@ def test_cors_through_the_server(pair: tuple[Server, Server]) -> None:
         limited = c.get("/api", headers={"Origin": ORIGIN, **via(ip)})
         assert limited.status_code == 429
         assert limited.headers["Access-Control-Allow-Origin"] == ORIGIN
+        exposed = limited.headers["Access-Control-Expose-Headers"]
+        for name in ("Retry-After", "RateLimit-Remaining", "X-Request-ID", "Idempotent-Replayed"):
+            assert name in exposed, name
         # preflights are answered even for a client over its limit
         again = c.request("OPTIONS", "/api", headers={"Origin": ORIGIN, **via(ip)})
         assert again.status_code == 204
