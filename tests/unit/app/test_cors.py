@@ -6,6 +6,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
+import pytest
 from twisted.internet.defer import ensureDeferred
 
 from crackershop.app.cors import Cors, CorsResource
@@ -209,3 +210,30 @@ def test_cors_headers_on_early_413() -> None:
     out = transport.value()
     assert out.startswith(b"HTTP/1.1 413 ")
     assert b"Access-Control-Allow-Origin: " + LISTED.encode() + b"\r\n" in out
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://shop.example.evil.test",
+        "https://evil-shop.example",
+        "http://shop.example",
+        "https://shop.example:8443",
+        "https://shop.example/",
+        "HTTPS://SHOP.EXAMPLE",
+        "null",
+        "https://evil.test, https://shop.example",
+    ],
+)
+def test_lookalike_origins_get_nothing(origin: str) -> None:
+    """Only the exact listed origin is granted: other hosts, schemes, ports,
+    spellings, null and lists get no CORS header, nor does their preflight."""
+    h = harness()
+    _, _, headers = h.request("GET", "/api", headers={"Origin": origin})
+    assert not [n for n, _ in headers.getAllRawHeaders() if n.lower().startswith(b"access-")]
+    response, _ = raw(
+        h, "OPTIONS", "/api/v1/orders", {"Origin": origin, "Access-Control-Request-Method": "POST"}
+    )
+    assert not [
+        n for n, _ in response.headers.getAllRawHeaders() if n.lower().startswith(b"access-")
+    ]

@@ -218,3 +218,14 @@ def test_google_sign_in_failures_use_up_the_auth_limit() -> None:
     # the same bucket as passwords: a login is now held back too
     login = {"email": "a@b.test", "password": "password123"}
     assert h.request("POST", "/api/v1/auth/login", login)[0] == 429
+
+
+def test_auth_class_follows_the_route_not_the_spelling() -> None:
+    """A login spelt with a trailing slash or a query string reaches the login
+    route and is counted by the auth limiter like any login."""
+    h = limited(every=100, writes=100, auth=3)
+    wrong = {"email": "a@b.test", "password": "wrong-password"}
+    for path in ("/api/v1/auth/login/", "/api/v1/auth/login?via=app", "/api/v1/auth/login"):
+        code, _, headers = h.request("POST", path, wrong)
+        assert code == 401 and headers.getRawHeaders("ratelimit-limit") == ["3"], path
+    assert h.request("POST", "/api/v1/auth/login/", wrong)[0] == 429
