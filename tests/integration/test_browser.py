@@ -254,11 +254,13 @@ def test_web_shop_from_headless_chromium(
     try:
 
         def reported() -> bool:
-            if browser.proc.poll() is not None and not (allowed.reports and stranger.reports):
+            if browser.proc.poll() is not None and not allowed.reports:
                 pytest.skip(
                     "Chromium could not start here (exit status "
                     f"{browser.proc.returncode}): {browser.output()[-1500:]}"
                 )
+            if browser.proc.poll() is not None and not stranger.reports:
+                raise AssertionError(f"Chromium exited mid-way: {browser.output()[-1500:]}")
             return bool(allowed.reports and stranger.reports)
 
         wait_until(reported, REPORT_DEADLINE, "both pages to report from Chromium")
