@@ -305,7 +305,7 @@ class Config:
     )
     jwt_expire: float = setting(
         "JWT_EXPIRE",
-        "token lifetime, e.g. 30d or 12h",
+        "token lifetime, e.g. 30d or 12h; a token claiming a longer one is refused",
         parse_duration("s"),
         30 * 86400.0,
         show=show_duration,
@@ -351,7 +351,8 @@ class Config:
     )
     rate_limit_auth_max: int = setting(
         "RATE_LIMIT_AUTH_MAX",
-        "failed register/login/forgotpassword attempts per client IP per window",
+        "failed sign-up, login, Google sign-in and password reset or change attempts "
+        "per client IP per window",
         parse_int(1, 10_000_000),
         5,
         production=20,
@@ -494,7 +495,7 @@ class Config:
     )
     jwt_leeway: float = setting(
         "JWT_LEEWAY",
-        "clock skew allowed when checking a token's expiry (bare numbers are seconds)",
+        "clock skew allowed when checking a token's iat and exp (bare numbers are seconds)",
         parse_duration("s"),
         30.0,
         show=show_duration,

@@ -22,7 +22,11 @@ from crackershop.ratelimit.clientip import ClientAddress
 
 log = Logger(namespace="crackershop.request")
 
-HEADER = b"x-request-id"
+NAME = "X-Request-ID"
+HEADER = NAME.lower().encode("ascii")
+# A browser may send its own id and reads the one answered (CORS).
+REQUEST_HEADERS = (NAME,)
+RESPONSE_HEADERS = (NAME,)
 SANE = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 WORKER_ID = int(os.environ.get("CRACKERSHOP_WORKER_ID", "0") or 0)
 

@@ -3,12 +3,15 @@ dependencies, behind the request class that enforces the body limit."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from types import ModuleType
 from typing import Any, Optional
 
 from twisted.internet.threads import deferToThreadPool
 from twisted.web.server import Site
 
-from crackershop.app import Dependencies, build_app
+from crackershop import requestlog
+from crackershop.app import Dependencies, build_app, idempotency
 from crackershop.app.channel import channel_factory
 from crackershop.app.cors import Cors, CorsResource
 from crackershop.app.google import GoogleKeys, treq_fetch
@@ -18,7 +21,7 @@ from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
 from crackershop.connection import ConnectionLimits
 from crackershop.mail import OutboxMailer
-from crackershop.ratelimit import Limiting, make_limiting
+from crackershop.ratelimit import Limiting, guard, make_limiting
 from crackershop.requestlog import RequestLog
 from crackershop.store.catalogue import CachedCatalogue
 from crackershop.store.interfaces import IStore
@@ -67,6 +70,20 @@ class ShopSite(Site):
             self.requests.end(request)
 
 
+# The features whose headers a browser sends or reads: each declares them as
+# REQUEST_HEADERS and/or RESPONSE_HEADERS, and CORS allows and exposes them.
+HEADER_FEATURES: Sequence[ModuleType] = (idempotency, requestlog, guard)
+
+
+def make_cors(origins: Iterable[str], features: Sequence[ModuleType] = HEADER_FEATURES) -> Cors:
+    """CORS for ``origins``, with the headers the features declare."""
+    return Cors(
+        origins,
+        request_headers=[h for f in features for h in getattr(f, "REQUEST_HEADERS", ())],
+        response_headers=[h for f in features for h in getattr(f, "RESPONSE_HEADERS", ())],
+    )
+
+
 def make_site(
     reactor: Any, config: Config, store: IStore, limiting: Optional[Limiting] = None
 ) -> ShopSite:
@@ -101,7 +118,7 @@ def make_site(
         run_in_thread=in_thread,
     )
     app = build_app(deps)
-    cors = Cors(config.allowed_origins)
+    cors = make_cors(config.allowed_origins)
     site = ShopSite(
         CorsResource(resource(app), cors),
         config.max_request_size,

@@ -144,14 +144,24 @@ class AuthHandlers:
                 "Create an account (JSON or multipart with an avatar)",
                 body=RegisterBody,
                 files={"avatar": 1},
+                rate="auth",
             ),
-            Route("POST", f"{p}/login", self.login, "Log in", body=LoginBody, statuses=(401, 403)),
+            Route(
+                "POST",
+                f"{p}/login",
+                self.login,
+                "Log in",
+                body=LoginBody,
+                statuses=(401, 403),
+                rate="auth",
+            ),
             Route(
                 "POST",
                 f"{p}/forgotpassword",
                 self.forgot_password,
                 "Ask for a password reset",
                 body=ForgotPasswordBody,
+                rate="auth",
             ),
             Route(
                 "POST",
@@ -159,6 +169,7 @@ class AuthHandlers:
                 self.reset_password,
                 "Set a new password with a reset token",
                 body=ResetPasswordBody,
+                rate="auth",
             ),
             Route("GET", f"{p}/me", self.me, "The caller's account", access="user"),
             Route(
@@ -177,6 +188,7 @@ class AuthHandlers:
                 "Change the password; older tokens stop working",
                 access="user",
                 body=ChangePasswordBody,
+                rate="auth",
             ),
             Route(
                 "POST",

@@ -1,7 +1,16 @@
 """CORS, in front of the routes: a listed origin gets the CORS headers on
 every response (errors included), any other origin gets none, and a
 preflight OPTIONS for any path is answered here, before routing, without
-touching the database, Redis or the rate limits."""
+touching the database, Redis or the rate limits.
+
+The headers a browser may send beyond the basics, and the response headers
+it may read, are not listed here: each feature declares its own
+(``REQUEST_HEADERS`` / ``RESPONSE_HEADERS``) and the site collects them
+(``crackershop.site.make_cors``).
+
+``*`` lets any origin read responses, as ``Access-Control-Allow-Origin: *``
+without credentials: a wildcard never comes with credentials.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +23,34 @@ from twisted.web.resource import IResource, Resource
 from crackershop.app.http import apply_standard_headers
 
 METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
-HEADERS = b"Content-Type, Authorization, X-Requested-With, Accept"
-EXPOSED = (
-    b"RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy, Retry-After, "
-    b"X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
-)
+# what every JSON API client sends, whatever features the server has
+BASIC_REQUEST_HEADERS = ("Content-Type", "Authorization", "X-Requested-With", "Accept")
 MAX_AGE = b"600"
 
 
-class Cors:
-    """Which origins may read responses (``*``: any, for development)."""
+def header_list(names: Iterable[str]) -> bytes:
+    """``names`` once each (case-insensitively), in order, comma separated."""
+    seen: dict[str, str] = {}
+    for name in names:
+        seen.setdefault(name.lower(), name)
+    return ", ".join(seen.values()).encode("latin-1")
 
-    def __init__(self, origins: Iterable[str]) -> None:
+
+class Cors:
+    """Which origins may read responses (``*``: any, for development), which
+    request headers they may send and which response headers they may read."""
+
+    def __init__(
+        self,
+        origins: Iterable[str],
+        request_headers: Iterable[str] = (),
+        response_headers: Iterable[str] = (),
+    ) -> None:
         listed = {origin.rstrip("/") for origin in origins}
         self.any = "*" in listed
         self.origins = frozenset(o.encode("latin-1") for o in listed if o != "*")
+        self.allowed_headers = header_list([*BASIC_REQUEST_HEADERS, *request_headers])
+        self.exposed_headers = header_list(response_headers)
 
     def allows(self, origin: bytes) -> bool:
         return bool(origin) and origin != b"null" and (self.any or origin in self.origins)
@@ -37,12 +59,15 @@ class Cors:
         """The CORS headers of a response to ``origin`` (none if unlisted)."""
         if not self.allows(origin):
             return [(b"Vary", b"Origin")]
-        return [
-            (b"Vary", b"Origin"),
-            (b"Access-Control-Allow-Origin", origin),
-            (b"Access-Control-Allow-Credentials", b"true"),
-            (b"Access-Control-Expose-Headers", EXPOSED),
-        ]
+        granted = [(b"Vary", b"Origin")]
+        if self.any:
+            granted.append((b"Access-Control-Allow-Origin", b"*"))
+        else:
+            granted.append((b"Access-Control-Allow-Origin", origin))
+            granted.append((b"Access-Control-Allow-Credentials", b"true"))
+        if self.exposed_headers:
+            granted.append((b"Access-Control-Expose-Headers", self.exposed_headers))
+        return granted
 
     def apply(self, request: IRequest) -> bool:
         """Set the headers for the request's origin; whether it is allowed."""
@@ -57,7 +82,7 @@ class Cors:
         request.setHeader(b"allow", METHODS)
         if self.apply(request):
             request.setHeader(b"access-control-allow-methods", METHODS)
-            request.setHeader(b"access-control-allow-headers", HEADERS)
+            request.setHeader(b"access-control-allow-headers", self.allowed_headers)
             request.setHeader(b"access-control-max-age", MAX_AGE)
         request.setHeader(
             b"vary", b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"

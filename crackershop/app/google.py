@@ -104,6 +104,7 @@ class GoogleSignIn:
                 body=GoogleBody,
                 tag="auth",
                 statuses=(401, 403, 501),
+                rate="auth",
             )
         ]
 

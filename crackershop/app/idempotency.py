@@ -40,7 +40,11 @@ from crackershop.store.reservations import PlacementUnknown, Reservations
 log = Logger()
 
 HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
 MAX_KEY = 255
+# What a browser sends and reads, for CORS to allow and expose.
+REQUEST_HEADERS = (HEADER,)
+RESPONSE_HEADERS = (REPLAYED,)
 
 
 class KeyInFlight(Conflict):
@@ -160,7 +164,7 @@ class Idempotency:
             return Reply(
                 json.loads(existing["body"]),
                 int(existing["status"]),
-                {"Idempotent-Replayed": "true"},
+                {REPLAYED: "true"},
             )
         stale = existing["createdAt"] < now - timedelta(seconds=self.abandoned_after)
         order = await self.store.orders.get(existing["order"])
@@ -199,4 +203,4 @@ class Idempotency:
         if reply is None:
             return None
         await self._complete(record_id, reply)
-        return Reply(reply.body, reply.status, {"Idempotent-Replayed": "true"})
+        return Reply(reply.body, reply.status, {REPLAYED: "true"})

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crackershop import __version__
-from crackershop.app.routing import Route
+from crackershop.app.routing import WRITE_METHODS, Route
 
 ERROR = {
     "type": "object",
@@ -33,9 +33,6 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
-
-
 def _success(route: Route) -> dict[str, Any]:
     if route.produces:
         return {
@@ -55,14 +52,15 @@ def _statuses(route: Route) -> dict[str, str]:
     found = {
         "400": "Invalid input",
         "404": "Not found",
-        "429": "Rate limited",
         "503": "A dependency is unavailable, or the request took too long",
     }
+    if route.limiters:
+        found["429"] = "Rate limited"
     if route.access in ("user", "admin"):
         found["401"] = "Missing or invalid token"
     if route.access != "public":
         found["403"] = "Not an admin" if route.access == "admin" else "Account blocked"
-    if route.method in WRITES:
+    if route.method in WRITE_METHODS:
         found["409"] = "Conflict"
     if route.body is not None:
         found["413"] = "Body too large"

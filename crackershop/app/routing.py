@@ -51,6 +51,13 @@ from crackershop.errors import (
 log = Logger()
 
 ACCESS = ("public", "optional", "user", "admin")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Which rate limiters count a route (crackershop.ratelimit.guard reads them):
+# "exempt": none (the probes and metrics); "standard": the global limiter,
+# and the writes limiter for a write; "auth": those and the auth limiter,
+# which counts failures, for every route where a password, a reset token or
+# a sign-in credential can be guessed.
+RATE_CLASSES = ("exempt", "standard", "auth")
 
 
 @attr.s(auto_attribs=True, frozen=True)
@@ -139,6 +146,20 @@ class Route:
     statuses: Sequence[int] = ()
     # media types of a success that is not JSON (for the document)
     produces: Sequence[str] = ()
+    # one of RATE_CLASSES
+    rate: str = "standard"
+
+    @property
+    def limiters(self) -> tuple[str, ...]:
+        """The names of the limiters that count this route, in order."""
+        if self.rate == "exempt":
+            return ()
+        names = ["global"]
+        if self.method in WRITE_METHODS:
+            names.append("writes")
+        if self.rate == "auth":
+            names.append("auth")
+        return tuple(names)
 
 
 # pydantic's problems, phrased to follow a field's name ("Password must ...")
@@ -239,6 +260,8 @@ class Router:
     def add(self, route: Route) -> None:
         if route.access not in ACCESS:
             raise ValueError(f"unknown access {route.access!r}")
+        if route.rate not in RATE_CLASSES:
+            raise ValueError(f"unknown rate class {route.rate!r}")
         self.routes.append(route)
         klein_path = route.path.replace("{", "<").replace("}", ">")
         endpoint = f"{route.method} {route.path}"

@@ -5,11 +5,19 @@ clients' tokens keep working, plus ``tv``: the user's token version, bumped
 when the password changes, which revokes every token issued before (but the
 one that made the change, recognised by its digest), and ``jti``, which
 makes each session's token its own.
+
+A token's times are bounded as well as signed: ``iat`` is not in the
+future, ``exp`` is no later than ``iat`` plus the configured lifetime, both
+within the leeway and both finite numbers. So no token, however it came to
+be signed, lives longer than this server would issue one for: a token that
+claims to live for ever (``exp: 1e308``) is refused. The old backend's
+tokens (``exp - iat`` equal to the lifetime) pass.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from typing import Any, Callable, Optional, TypeVar
 
@@ -51,8 +59,9 @@ class Tokens:
     def verify(self, token: str) -> dict[str, Any]:
         """The payload of a valid token; InvalidToken otherwise.
 
-        The algorithm is pinned, so ``none`` and RS/HS confusion are refused,
-        and ``exp`` is required. Time comes from the injected clock.
+        The algorithm is pinned, so ``none`` and RS/HS confusion are refused;
+        ``iat`` and ``exp`` are required and bounded. Time comes from the
+        injected clock.
         """
         try:
             payload: dict[str, Any] = jwt.decode(
@@ -63,15 +72,33 @@ class Tokens:
             )
         except jwt.PyJWTError as e:
             raise InvalidToken(str(e)) from None
-        exp = payload.get("exp")
-        if not isinstance(exp, (int, float)) or exp + self.leeway < self.clock.seconds():
-            raise InvalidToken("expired")
+        self._check_times(payload.get("iat"), payload.get("exp"))
         if not isinstance(payload.get("id"), str):
             raise InvalidToken("no subject")
         tv = payload.get("tv", 0)
         if not isinstance(tv, int):
             raise InvalidToken("bad token version")
         return payload
+
+    def _check_times(self, iat: Any, exp: Any) -> None:
+        if not (_finite(iat) and _finite(exp)):
+            raise InvalidToken("iat and exp must be finite numbers")
+        now = self.clock.seconds()
+        if iat > now + self.leeway:
+            raise InvalidToken("issued in the future")
+        if exp < iat or exp - iat > self.lifetime + self.leeway:
+            raise InvalidToken("lifetime out of bounds")
+        if exp + self.leeway < now:
+            raise InvalidToken("expired")
+
+
+def _finite(value: Any) -> bool:
+    """A JSON number that is not NaN or infinite (a bool is not a number)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def token_digest(token: str) -> str:

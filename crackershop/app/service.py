@@ -35,8 +35,22 @@ class ServiceHandlers:
 
     def routes(self) -> list[Route]:
         return [
-            Route("GET", "/health", self.health, "Liveness; touches no dependency", tag="service"),
-            Route("GET", "/ready", self.ready, "Readiness of the database", tag="service"),
+            Route(
+                "GET",
+                "/health",
+                self.health,
+                "Liveness; touches no dependency",
+                tag="service",
+                rate="exempt",
+            ),
+            Route(
+                "GET",
+                "/ready",
+                self.ready,
+                "Readiness of the database",
+                tag="service",
+                rate="exempt",
+            ),
             Route("GET", "/api", self.welcome, "Welcome and version", tag="service"),
             Route(
                 "GET", "/openapi.json", self.openapi, "This API's OpenAPI document", tag="service"
@@ -48,6 +62,7 @@ class ServiceHandlers:
                 "Prometheus metrics of the whole server",
                 tag="service",
                 produces=("text/plain",),
+                rate="exempt",
             ),
         ]
 

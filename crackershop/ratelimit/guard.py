@@ -1,10 +1,12 @@
 """The router guard that applies the three limiters to every request.
 
-One check per request covers every limiter that applies (global; writes for
-POST/PUT/PATCH/DELETE; auth for register/login/forgotpassword), all or none.
-The auth limiter counts failures only: the attempt takes its token up front
-(so parallel attempts cannot outrun the limit) and gets it back when the
-response is not a 4xx.
+Which limiters count a route is the route's own metadata (``Route.rate``,
+read through ``Route.limiters``): none for the probes, global for every
+other route, writes for POST/PUT/PATCH/DELETE, and auth where a password or
+a sign-in credential can be guessed. One check per request covers every
+limiter that applies, all or none. The auth limiter counts failures only:
+the attempt takes its token up front (so parallel attempts cannot outrun the
+limit) and gets it back when the response is not a 4xx.
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ if TYPE_CHECKING:
 
 log = Logger()
 
-WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUTH_PATHS = frozenset(
-    {"/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/forgotpassword"}
-)
-EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
 MESSAGE = "Too many requests, please try again later"
+FIELDS = ("Limit", "Remaining", "Reset")
+RETRY_AFTER = "Retry-After"
+# What a limited response carries, for CORS to expose to browsers.
+RESPONSE_HEADERS = (
+    *(f"RateLimit-{field}" for field in FIELDS),
+    "RateLimit-Policy",
+    RETRY_AFTER,
+    *(f"X-RateLimit-{field}" for field in FIELDS),
+)
 
 
 @attr.s(auto_attribs=True, frozen=True)
@@ -41,6 +47,10 @@ class Policies:
     every: Policy
     writes: Policy
     auth: Policy
+
+    def named(self, name: str) -> Policy:
+        """The policy of a limiter named in ``Route.limiters``."""
+        return {"global": self.every, "writes": self.writes, "auth": self.auth}[name]
 
 
 def seconds(micros: int) -> int:
@@ -57,18 +67,14 @@ def headers_for(outcome: Outcome) -> dict[str, str]:
     else:
         shown = max(buckets, key=lambda b: b.retry)
     policy = shown.policy
-    values = {
-        "Limit": str(policy.limit),
-        "Remaining": str(shown.remaining),
-        "Reset": str(seconds(shown.reset)),
-    }
+    values = dict(zip(FIELDS, (str(policy.limit), str(shown.remaining), str(seconds(shown.reset)))))
     headers = {}
     for name, value in values.items():
         headers[f"RateLimit-{name}"] = value
         headers[f"X-RateLimit-{name}"] = value
     headers["RateLimit-Policy"] = f"{policy.limit};w={math.ceil(policy.window)}"
     if not outcome.allowed:
-        headers["Retry-After"] = str(max(1, seconds(shown.retry)))
+        headers[RETRY_AFTER] = str(max(1, seconds(shown.retry)))
     return headers
 
 
@@ -79,18 +85,13 @@ class RateLimitGuard:
         self.clients = clients
 
     def applied(self, route: Route) -> Sequence[Policy]:
-        policies = [self.policies.every]
-        if route.method in WRITES:
-            policies.append(self.policies.writes)
-        if route.path in AUTH_PATHS:
-            policies.append(self.policies.auth)
-        return policies
+        return [self.policies.named(name) for name in route.limiters]
 
     async def __call__(self, request: IRequest, route: Route) -> None:
-        if route.path in EXEMPT_PATHS:
+        policies = self.applied(route)
+        if not policies:
             return
         key = self.clients.key(request)
-        policies = self.applied(route)
         outcome = await self.limiter.check(key, policies, 1)
         headers = headers_for(outcome)
         if not outcome.allowed:

@@ -58,6 +58,18 @@ ATTACKS: dict[str, Callable[[str], str]] = {
     "no-exp": lambda uid: jwt.encode({"id": uid, "iat": int(time.time())}, SECRET, "HS256"),
     "expired": lambda uid: jwt.encode(_claims(uid, exp=int(time.time()) - 3600), SECRET, "HS256"),
     "exp-as-string": lambda uid: jwt.encode(_claims(uid, exp="9999999999"), SECRET, "HS256"),
+    # correctly signed, with times no token of this server ever has
+    "exp-1e308": lambda uid: jwt.encode(_claims(uid, exp=1e308), SECRET, "HS256"),
+    "exp-infinity": lambda uid: _hs256_with(SECRET.encode(), _claims(uid, exp=float("inf"))),
+    "exp-nan": lambda uid: _hs256_with(SECRET.encode(), _claims(uid, exp=float("nan"))),
+    "lifetime-a-century": lambda uid: jwt.encode(
+        _claims(uid, exp=int(time.time()) + 100 * 365 * 86400), SECRET, "HS256"
+    ),
+    "iat-in-the-future": lambda uid: jwt.encode(
+        _claims(uid, iat=int(time.time()) + 86400, exp=int(time.time()) + 86400 + 600),
+        SECRET,
+        "HS256",
+    ),
     "id-not-objectid": lambda uid: jwt.encode(_claims("../" + uid), SECRET, "HS256"),
     "id-as-object": lambda uid: jwt.encode(_claims({"$ne": None}), SECRET, "HS256"),  # type: ignore[arg-type]
     "tampered-payload": lambda uid: (

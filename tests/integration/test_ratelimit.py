@@ -26,6 +26,9 @@ LIMITS = {
     "RATE_LIMIT_AUTH_MAX": "3",
     "TRUSTED_PROXIES": "127.0.0.1/32",
     "ALLOWED_ORIGINS": ORIGIN,
+    # Google sign-in on; a malformed ID token is refused before any key is fetched
+    "GOOGLE_CLIENT_ID": "shop-test.apps.googleusercontent.com",
+    "GOOGLE_CERTS_URL": "http://127.0.0.1:9/certs",
 }
 _clients = (f"198.18.{n // 250}.{n % 250 + 1}" for n in itertools.count())
 
@@ -144,13 +147,29 @@ def test_auth_limiter_counts_failures_only(pair: tuple[Server, Server]) -> None:
         assert c.get("/api", headers=via(ip)).status_code == 200
 
 
+def test_google_sign_in_failures_use_up_the_auth_limit(pair: tuple[Server, Server]) -> None:
+    """Failed Google sign-ins are counted by the auth limiter: the 4th is refused,
+    and so is a password login from the same client after them."""
+    a, _ = pair
+    ip = client_ip()
+    with a.client() as c:
+        fails = [
+            c.post("/api/v1/auth/google", json={"idToken": "not.a.token"}, headers=via(ip))
+            for _ in range(4)
+        ]
+        assert [f.status_code for f in fails] == [401, 401, 401, 429], fails[-1].text
+        assert fails[-1].headers["RateLimit-Limit"] == "3"
+        login = {"email": f"g-{ip}@shop.test", "password": "password123"}
+        assert c.post("/api/v1/auth/login", json=login, headers=via(ip)).status_code == 429
+
+
 def test_writes_limiter(pair: tuple[Server, Server]) -> None:
     """The 11th write in the window is refused while reads still pass."""
     a, _ = pair
     ip = client_ip()
     with a.client() as c:
-        writes = [c.post("/api/v1/auth/resetpassword", json={}, headers=via(ip)) for _ in range(11)]
-        assert [w.status_code for w in writes[:10]] == [400] * 10
+        writes = [c.post("/api/v1/auth/addresses", json={}, headers=via(ip)) for _ in range(11)]
+        assert [w.status_code for w in writes[:10]] == [401] * 10
         assert writes[10].status_code == 429
         assert writes[10].headers["RateLimit-Limit"] == "10"
         assert c.get("/api", headers=via(ip)).status_code == 200
@@ -202,6 +221,7 @@ def test_cors_through_the_server(pair: tuple[Server, Server]) -> None:
         assert pre.headers["Access-Control-Allow-Origin"] == ORIGIN
         assert pre.headers["Access-Control-Allow-Credentials"] == "true"
         assert "POST" in pre.headers["Access-Control-Allow-Methods"]
+        assert "Idempotency-Key" in pre.headers["Access-Control-Allow-Headers"]
         assert "RateLimit-Limit" not in pre.headers  # preflights are not limited
         evil = c.get("/api", headers={"Origin": "https://evil.example", **via(ip)})
         assert evil.status_code == 200 and "Access-Control-Allow-Origin" not in evil.headers
@@ -212,6 +232,9 @@ def test_cors_through_the_server(pair: tuple[Server, Server]) -> None:
         limited = c.get("/api", headers={"Origin": ORIGIN, **via(ip)})
         assert limited.status_code == 429
         assert limited.headers["Access-Control-Allow-Origin"] == ORIGIN
+        exposed = limited.headers["Access-Control-Expose-Headers"]
+        for name in ("Retry-After", "RateLimit-Remaining", "X-Request-ID", "Idempotent-Replayed"):
+            assert name in exposed, name
         # preflights are answered even for a client over its limit
         again = c.request("OPTIONS", "/api", headers={"Origin": ORIGIN, **via(ip)})
         assert again.status_code == 204

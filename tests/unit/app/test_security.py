@@ -77,3 +77,97 @@ def test_password_check() -> None:
     assert _now(passwords.check("correct horse", hashed)) is True
     assert _now(passwords.check("wrong", hashed)) is False
     assert _now(passwords.check("anything", None)) is False
+
+
+LIFETIME = 3600
+
+
+def _signed(payload: dict[str, Any]) -> str:
+    """A correctly signed token with any claims (PyJWT would refuse to encode NaN)."""
+    import hashlib
+    import hmac
+
+    head = _b64({"alg": "HS256", "typ": "JWT"}) + "." + _b64(payload)
+    signature = hmac.new(SECRET.encode(), head.encode(), hashlib.sha256).digest()
+    return head + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+
+def _raw_claims(raw: str) -> str:
+    """A correctly signed token whose payload is ``raw`` JSON text as written."""
+    import hashlib
+    import hmac
+
+    head = _b64({"alg": "HS256", "typ": "JWT"})
+    body = base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+    signature = hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+
+FORGED_TIMES = {
+    "exp-1e308": lambda now: _signed({"id": "a" * 24, "iat": now, "exp": 1e308}),
+    "exp-huge-int": lambda now: _signed({"id": "a" * 24, "iat": now, "exp": 10**400}),
+    "lifetime-a-century": lambda now: _signed(
+        {"id": "a" * 24, "iat": now, "exp": now + 100 * 365 * 86400}
+    ),
+    "lifetime-just-over": lambda now: _signed(
+        {"id": "a" * 24, "iat": now, "exp": now + LIFETIME + 31}
+    ),
+    "iat-in-the-future": lambda now: _signed(
+        {"id": "a" * 24, "iat": now + 3600, "exp": now + 3600 + LIFETIME}
+    ),
+    "iat-1e308": lambda now: _signed({"id": "a" * 24, "iat": 1e308, "exp": 1e308}),
+    "iat-far-past-exp-far-future": lambda now: _signed(
+        {"id": "a" * 24, "iat": -1e308, "exp": 1e308}
+    ),
+    "exp-before-iat": lambda now: _signed({"id": "a" * 24, "iat": now, "exp": now - 1}),
+    "exp-infinity": lambda now: _raw_claims(f'{{"id": "{"a" * 24}", "iat": {now}, "exp": 1e999}}'),
+    "exp-nan": lambda now: _raw_claims(f'{{"id": "{"a" * 24}", "iat": {now}, "exp": NaN}}'),
+    "iat-nan": lambda now: _raw_claims(f'{{"id": "{"a" * 24}", "iat": NaN, "exp": {now + 60}}}'),
+    "exp-true": lambda now: _signed({"id": "a" * 24, "iat": now, "exp": True}),
+    "iat-string": lambda now: _signed({"id": "a" * 24, "iat": str(now), "exp": now + 60}),
+    "iat-missing": lambda now: _signed({"id": "a" * 24, "exp": now + 60}),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(FORGED_TIMES))
+def test_absurd_times_are_refused_even_when_signed(attack: str) -> None:
+    """A correctly signed token whose iat/exp are unbounded, in the future,
+    inverted, infinite, NaN or not numbers is refused."""
+    clock = _clock()
+    token = FORGED_TIMES[attack](int(clock.seconds()))
+    with pytest.raises(InvalidToken):
+        Tokens(SECRET, LIFETIME, clock).verify(token)
+
+
+def test_times_within_bounds_pass() -> None:
+    """The full lifetime, a little skew within the leeway and float times all pass."""
+    clock = _clock()
+    tokens = Tokens(SECRET, LIFETIME, clock, leeway=30)
+    now = int(clock.seconds())
+    accepted = [
+        {"iat": now, "exp": now + LIFETIME},  # the old backend's shape
+        {"iat": now + 25, "exp": now + 25 + LIFETIME},  # issuer's clock a little ahead
+        {"iat": now - LIFETIME - 20, "exp": now - 20},  # just expired, within the leeway
+        {"iat": now + 0.5, "exp": now + 0.5 + LIFETIME + 29.5},
+    ]
+    for times in accepted:
+        assert tokens.verify(_signed({"id": "a" * 24, **times}))["id"] == "a" * 24, times
+    issued = tokens.issue("b" * 24)
+    clock.advance(LIFETIME)
+    assert tokens.verify(issued)["id"] == "b" * 24
+
+
+def test_old_backend_thirty_day_token_verifies() -> None:
+    """jsonwebtoken's {id, iat, exp} with expiresIn 30d passes under a 30-day JWT_EXPIRE,
+    all through its life."""
+    clock = _clock()
+    now = int(clock.seconds())
+    days30 = 30 * 86400
+    token = jwt.encode({"id": "a" * 24, "iat": now, "exp": now + days30}, SECRET, "HS256")
+    tokens = Tokens(SECRET, days30, clock)
+    assert tokens.verify(token)["id"] == "a" * 24
+    clock.advance(days30 - 1)
+    assert tokens.verify(token)["id"] == "a" * 24
+    clock.advance(31 + 30)
+    with pytest.raises(InvalidToken):
+        tokens.verify(token)
