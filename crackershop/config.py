@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -514,18 +514,24 @@ class Config:
     def production(self) -> bool:
         return self.environment == "production"
 
-    def masked(self) -> Mapping[str, str]:
-        """Every setting as text, with secrets hidden."""
+    def masked(self, unset: Collection[str] = ()) -> Mapping[str, str]:
+        """Every setting as text, with secrets hidden; a secret named in
+        ``unset`` (given nowhere) shows as "not set"."""
         shown = {}
         for name, decl in declarations():
             value = getattr(self, name)
-            shown[decl.env] = mask(decl, value)
+            if decl.secret and (decl.env in unset or value == ""):
+                shown[decl.env] = "not set"
+            else:
+                shown[decl.env] = mask(decl, value)
         return shown
 
 
 def mask(decl: Setting, value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(value)
+    if decl.env == "WORKERS" and value == -1:
+        return "auto"
     text = str(value)
     if not decl.secret or not text:
         return text
@@ -566,8 +572,6 @@ def markdown_table() -> str:
 
 def _shown(decl: Setting, value: Any) -> str:
     text = mask(decl, value) if not decl.secret else ""
-    if decl.env == "WORKERS" and value == -1:
-        text = "auto"
     return f"`{text}`" if text else "(empty)"
 
 
@@ -597,8 +601,13 @@ def load(
     environ: Mapping[str, str],
     dotenv: Optional[Mapping[str, Optional[str]]] = None,
     make_secret: Callable[[], str] = lambda: secrets.token_urlsafe(48),
+    keep_secret: bool = False,
 ) -> tuple[Config, Sequence[str]]:
     """Build the Config; returns it with warnings to log once started.
+
+    In development without a usable JWT_SECRET, ``keep_secret`` keeps the
+    made-up one in DATA_DIR (see :func:`kept_secret`), so tokens survive a
+    restart; otherwise it lasts for this run.
 
     Raises ConfigError naming the setting when a value is invalid.
     """
@@ -623,11 +632,19 @@ def load(
         problem = "is not set" if not secret else f"is shorter than {MIN_JWT_SECRET_BYTES} bytes"
         if environment == "production":
             raise ConfigError(f"JWT_SECRET {problem}; production needs a strong secret")
-        values["jwt_secret"] = make_secret()
-        warnings.append(
-            f"JWT_SECRET {problem}: using a random secret for this run; "
-            "tokens will not survive a restart"
-        )
+        kept = kept_secret(values["data_dir"], make_secret) if keep_secret else None
+        if kept is not None:
+            values["jwt_secret"], path = kept
+            warnings.append(
+                f"JWT_SECRET {problem}: signing tokens with the development secret kept in "
+                f"{path}; production needs JWT_SECRET"
+            )
+        else:
+            values["jwt_secret"] = make_secret()
+            warnings.append(
+                f"JWT_SECRET {problem}: using a random secret for this run; "
+                "tokens will not survive a restart"
+            )
     if values["mongo_min_pool_size"] > values["mongo_max_pool_size"]:
         if "mongo_min_pool_size" in given:
             raise ConfigError("MONGO_MIN_POOL_SIZE must not exceed MONGO_MAX_POOL_SIZE")
@@ -639,6 +656,50 @@ def load(
     if environment == "production" and "*" in values["allowed_origins"]:
         raise ConfigError("ALLOWED_ORIGINS must list exact origins in production, not *")
     return Config(**values), warnings
+
+
+SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name, not a secret)
+
+
+def kept_secret(data_dir: str, make: Callable[[], str]) -> Optional[tuple[str, Path]]:
+    """The development JWT secret kept in DATA_DIR/jwt-secret, made once
+    (mode 0600) and read back on later starts; None if it cannot be kept."""
+    path = Path(data_dir) / SECRET_FILE
+    for _ in range(2):
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        else:
+            if len(text.encode("utf-8")) >= MIN_JWT_SECRET_BYTES:
+                return text, path
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # written whole under another name, then linked into place: a
+            # process starting at the same moment reads all of it or none
+            tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(make() + "\n")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process made it first: read theirs
+            finally:
+                os.unlink(tmp)
+        except OSError:
+            return None
+    return None
+
+
+def unset_settings(cli: Mapping[str, str]) -> set[str]:
+    """The environment names of settings given nowhere (command line,
+    environment, .env), for ``crackershop config``."""
+    sources = (os.environ, read_dotenv(Path.cwd() / ".env"))
+    return {decl.env for name, decl in declarations() if _pick(name, decl, cli, sources) is None}
 
 
 def _parse(name: str, decl: Setting, raw: str, origin: str) -> Any:
@@ -659,4 +720,4 @@ def read_dotenv(path: Path) -> Mapping[str, Optional[str]]:
 
 
 def from_environment(cli: Mapping[str, str]) -> tuple[Config, Sequence[str]]:
-    return load(cli, os.environ, read_dotenv(Path.cwd() / ".env"))
+    return load(cli, os.environ, read_dotenv(Path.cwd() / ".env"), keep_secret=True)

@@ -42,6 +42,8 @@ class Options(usage.Options):
         super().__init__()
         self.config: Optional[Config] = None
         self.warnings: Sequence[str] = ()
+        # the settings given on the command line, to read the rest again on SIGHUP
+        self.given: dict[str, str] = {}
 
     def parseOptions(self, options: Optional[Sequence[str]] = None) -> None:
         try:
@@ -55,6 +57,7 @@ class Options(usage.Options):
             value = self.get(flag_name(name))
             if value is not None:
                 given[name] = value
+        self.given = given
         try:
             self.config, self.warnings = from_environment(given)
         except ConfigError as e:
