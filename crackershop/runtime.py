@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -102,6 +103,32 @@ def database_service(
     return database
 
 
+class Switch(Factory):
+    """The listening port's factory: each new connection gets the protocol of
+    the current site (or of TLS in front of it), which :meth:`swap` replaces
+    while the port stays open."""
+
+    noisy = False
+
+    def __init__(self, current: Factory) -> None:
+        self.current = current
+
+    def buildProtocol(self, addr: Any) -> Any:
+        return self.current.buildProtocol(addr)
+
+    def startFactory(self) -> None:
+        self.current.doStart()
+
+    def stopFactory(self) -> None:
+        self.current.doStop()
+
+    def swap(self, factory: Factory) -> None:
+        old, self.current = self.current, factory
+        if self.numPorts:
+            factory.doStart()
+            old.doStop()
+
+
 class HttpService(Service):
     """Listens on the configured interface and port with the shop's site:
     HTTPS when a certificate and key are configured (read when listening
@@ -124,6 +151,7 @@ class HttpService(Service):
         self.public_url = public_url
         self.listening: Optional[IListeningPort] = None
         self.redirecting: Optional[IListeningPort] = None
+        self.switch: Any = None
         self._options: Any = None
 
     def prepare(self) -> None:
@@ -135,20 +163,21 @@ class HttpService(Service):
             self._options = server_options(*self.tls)
 
     def listen(self, site: Site) -> IListeningPort:
-        if self.tls is None:
-            self.listening = self.reactor.listenTCP(self.port, site, interface=self.host)
-            address: Any = self.listening.getHost()
-            log.info("serving HTTP on {host}:{port}", host=address.host, port=address.port)
-            return self.listening
-        from crackershop.tls import RedirectSite
-
-        if self._options is None:
+        tls = self.tls is not None
+        if tls and self._options is None:
             self.prepare()
-        options, self._options = self._options, None
-        self.listening = self.reactor.listenSSL(self.port, site, options, interface=self.host)
-        address = self.listening.getHost()
-        log.info("serving HTTPS on {host}:{port}", host=address.host, port=address.port)
-        if self.redirect_port:
+        self.switch = Switch(self._factory(site))
+        self.listening = self.reactor.listenTCP(self.port, self.switch, interface=self.host)
+        address: Any = self.listening.getHost()
+        log.info(
+            "serving {scheme} on {host}:{port}",
+            scheme="HTTPS" if tls else "HTTP",
+            host=address.host,
+            port=address.port,
+        )
+        if tls and self.redirect_port:
+            from crackershop.tls import RedirectSite
+
             redirect = RedirectSite(address.port, self.public_url, self.reactor)
             self.redirecting = self.reactor.listenTCP(
                 self.redirect_port, redirect, interface=self.host
@@ -159,6 +188,24 @@ class HttpService(Service):
                 port=self.redirect_port,
             )
         return self.listening
+
+    def serve(self, site: Site, tls: Optional[tuple[str, str]]) -> None:
+        """From now on, new connections get ``site``, over TLS read again
+        from ``tls``'s files (a bad pair raises and changes nothing).
+        Connections already open finish on the site they began with; the
+        listening socket stays open throughout, so none is refused."""
+        self.tls = tls
+        self._options = None
+        self.prepare()
+        self.switch.swap(self._factory(site))
+
+    def _factory(self, site: Site) -> Any:
+        if self.tls is None:
+            return site
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        options, self._options = self._options, None
+        return TLSMemoryBIOFactory(options, False, site)
 
     def stopService(self) -> Optional[Deferred[None]]:
         super().stopService()

@@ -57,6 +57,9 @@ class ShopSite(Site):
 
     # Request ids and the per-request log event (crackershop.requestlog).
     requests: Any = None
+    # What it was made from (see make_site).
+    config: Any = None
+    limiting: Any = None
 
     def getResourceFor(self, request: Any) -> Any:
         if self.requests is not None:
@@ -68,15 +71,47 @@ class ShopSite(Site):
             self.requests.end(request)
 
 
-def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
+# Settings that make the rate limiter: a site made again on a restart in
+# place keeps its predecessor's limiter (and every client's bucket) unless
+# one of these changed.
+LIMITER_SETTINGS = (
+    "rate_limit_enabled",
+    "rate_limit_window_ms",
+    "rate_limit_max_requests",
+    "rate_limit_write_max",
+    "rate_limit_auth_max",
+    "redis_url",
+    "redis_host",
+    "redis_port",
+    "redis_timeout",
+    "trusted_proxies",
+    "workers",
+)
+
+
+def make_site(
+    reactor: Any, config: Config, store: IStore, previous: Optional[ShopSite] = None
+) -> ShopSite:
+    """The site of one serving process; ``previous`` is the site it replaces
+    (a single process restarting in place), whose limiter it keeps when the
+    rate-limit settings are the same."""
     pool = reactor.getThreadPool()
 
     def in_thread(f: Any, *args: Any) -> Any:
         return deferToThreadPool(reactor, pool, f, *args)
 
-    limiting = make_limiting(reactor, config)
-    if limiting.limiter is not None:
-        reactor.addSystemEventTrigger("before", "shutdown", limiting.limiter.close)
+    same = previous is not None and all(
+        getattr(previous.config, name) == getattr(config, name) for name in LIMITER_SETTINGS
+    )
+    if previous is not None and same:
+        limiting = previous.limiting
+    else:
+        limiting = make_limiting(reactor, config)
+        if limiting.limiter is not None:
+            reactor.addSystemEventTrigger("before", "shutdown", limiting.limiter.close)
+        if previous is not None and previous.limiting.limiter is not None:
+            # connections still open on the old site may use it a while longer
+            reactor.callLater(max(config.request_timeout, 60) * 2, previous.limiting.limiter.close)
     deps = Dependencies(
         store=store,
         tokens=Tokens(config.jwt_secret, config.jwt_expire, reactor, config.jwt_leeway),
@@ -112,6 +147,10 @@ def make_site(reactor: Any, config: Config, store: IStore) -> ShopSite:
         max_headers_size=config.max_headers_size,
         hsts_max_age=config.hsts_max_age,
     )
+    site.config = config
+    site.limiting = limiting
     site.requests = RequestLog(reactor, config.trusted_proxies)
     site.requests.start()
+    if previous is not None and previous.requests is not None:
+        previous.requests.stop()
     return site

@@ -86,19 +86,26 @@ def _exit_with_code() -> None:
 
 
 class ShopService(MultiService):
-    """The root service; also gives twistd its log observer."""
+    """The root service; also gives twistd its log observer (standard output
+    and LOG_DIR/crackershop.log, as a cluster's master does)."""
 
     def __init__(self, config: Config) -> None:
         super().__init__()
         self.config = config
+        self.logfile: Any = None
 
     def setServiceParent(self, parent: Any) -> None:
         super().setServiceParent(parent)
         if hasattr(parent, "setComponent"):
-            from crackershop.logs import make_observer
+            from crackershop.logs import server_observer
 
-            observer = make_observer(self.config.log_level, self.config.production)
+            observer, self.logfile = server_observer(self.config)
             parent.setComponent(ILogObserver, observer)
+
+    def reopen_logs(self) -> None:
+        if self.logfile is not None:
+            self.logfile.reopen()
+            log.info("reopened the log file")
 
 
 def makeService(options: Options) -> IService:
@@ -144,24 +151,63 @@ def makeService(options: Options) -> IService:
             return
         d = database.connect()
         d.addCallback(start_repair, repair, reactor, config)
-        d.addCallback(lambda store: http.listen(make_site(reactor, config, store)))
-        d.addCallback(lambda _: _control(reactor, config, http))
+        d.addCallback(serving)
         d.addErrback(lambda f: fail(reactor, _reason(f)))
+
+    def serving(store: Any) -> None:
+        from crackershop.restart import InPlace
+
+        sites = [make_site(reactor, config, store)]
+        http.listen(sites[0])
+
+        def build(new: Config) -> Any:
+            return make_site(reactor, new, store, previous=sites[-1])
+
+        def serve(new: Config, site: Any) -> None:
+            http.serve(site, (new.tls_cert, new.tls_key) if new.tls_cert else None)
+            sites[:] = [site]
+
+        restart = InPlace(config, options.given, build, serve)
+        _single_process_signals(reactor, restart, root)
+        _control(reactor, config, http, restart)
 
     reactor.callWhenRunning(start)
     return root
 
 
-def _control(reactor: Any, config: Config, http: Any) -> None:
+def _control(reactor: Any, config: Config, http: Any, restart: Any) -> None:
     """The control socket of a one-process server (the master has its own)."""
     from crackershop.control import SingleProcess, listen
 
     try:
-        port = listen(reactor, config.run_dir, SingleProcess(reactor, config, http))
+        port = listen(reactor, config.run_dir, SingleProcess(reactor, config, http, restart))
     except Exception as e:
         log.error("no control socket in {run_dir}: {error}", run_dir=config.run_dir, error=str(e))
         return
     reactor.addSystemEventTrigger("before", "shutdown", port.stopListening)
+
+
+def _single_process_signals(reactor: Any, restart: Any, root: ShopService) -> None:
+    """SIGHUP restarts in place (what ``systemctl reload`` sends); SIGUSR1
+    reopens the log file after an external rotation."""
+    import contextlib
+    import signal
+
+    from crackershop.restart import RestartRefused
+
+    def hup() -> None:
+        log.info("received SIGHUP")
+        # a refusal is logged, and the server goes on as it was
+        with contextlib.suppress(RestartRefused):
+            restart.restart()
+
+    actions = {signal.SIGHUP: hup, signal.SIGUSR1: root.reopen_logs}
+
+    def handler(signum: int, frame: Any) -> None:
+        reactor.callFromThread(actions[signal.Signals(signum)])
+
+    for signum in actions:
+        signal.signal(signum, handler)
 
 
 def clustered(config: Config) -> bool:
