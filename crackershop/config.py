@@ -388,10 +388,47 @@ class Config:
     )
     mail_outbox: str = setting(
         "MAIL_OUTBOX",
-        "directory where outgoing mail (password resets) is written; empty disables",
+        "directory where outgoing mail (password resets) is written when SMTP_HOST is "
+        "not set; empty disables",
         parse_str,
         "./data/outbox",
         production="",
+    )
+    smtp_host: str = setting(
+        "SMTP_HOST",
+        "mail relay host; when set, outgoing mail (password resets) is sent through it "
+        "instead of MAIL_OUTBOX",
+        parse_str,
+        "",
+    )
+    smtp_port: int = setting(
+        "SMTP_PORT", "mail relay port (587 for starttls, 465 for tls)", parse_int(1, 65535), 587
+    )
+    smtp_user: str = setting(
+        "SMTP_USER", "login at the mail relay; empty sends without AUTH", parse_str, ""
+    )
+    smtp_password: str = setting(
+        "SMTP_PASSWORD", "password of SMTP_USER", parse_str, "", secret=True
+    )
+    smtp_from: str = setting(
+        "SMTP_FROM",
+        "sender of outgoing mail, e.g. CrackerShop <no-reply@shop.example> (needed with SMTP_HOST)",
+        parse_str,
+        "",
+    )
+    smtp_tls: str = setting(
+        "SMTP_TLS",
+        "starttls (upgrade the connection, never send without TLS), tls (TLS from the "
+        "first byte, port 465) or off (a relay on this machine only)",
+        parse_choice("starttls", "tls", "off"),
+        "starttls",
+    )
+    smtp_ca_file: str = setting(
+        "SMTP_CA_FILE",
+        "PEM file of the CA certificates the relay's certificate is checked against; "
+        "empty uses the system's",
+        parse_str,
+        "",
     )
     google_client_id: str = setting(
         "GOOGLE_CLIENT_ID",
@@ -655,6 +692,13 @@ def load(
         raise ConfigError("HTTP_REDIRECT_PORT needs TLS_CERT and TLS_KEY")
     if environment == "production" and "*" in values["allowed_origins"]:
         raise ConfigError("ALLOWED_ORIGINS must list exact origins in production, not *")
+    if values["smtp_host"] and not values["smtp_from"]:
+        raise ConfigError("SMTP_FROM must be set with SMTP_HOST (the sender of outgoing mail)")
+    if environment == "production" and not values["smtp_host"] and not values["mail_outbox"]:
+        warnings.append(
+            "no mail relay is set up (SMTP_HOST): password-reset mails are not sent; "
+            "forgot-password still answers as usual"
+        )
     return Config(**values), warnings
 
 

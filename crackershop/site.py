@@ -16,7 +16,7 @@ from crackershop.app.http import ShopRequest
 from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
-from crackershop.mail import OutboxMailer
+from crackershop.mail import make_mailer
 from crackershop.ratelimit import make_limiting
 from crackershop.requestlog import RequestLog
 from crackershop.store.catalogue import CachedCatalogue
@@ -116,7 +116,7 @@ def make_site(
         store=store,
         tokens=Tokens(config.jwt_secret, config.jwt_expire, reactor, config.jwt_leeway),
         passwords=Passwords(config.bcrypt_rounds, in_thread),
-        mailer=OutboxMailer(config.mail_outbox or None),
+        mailer=make_mailer(reactor, config),
         clock=reactor,
         environment=config.environment,
         public_url=config.public_url,
