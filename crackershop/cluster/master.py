@@ -116,15 +116,13 @@ class Master(MultiService):
         self._address: tuple[str, int] = (config.host, config.port)
 
     def _observe_metrics(self) -> None:
-        """The master's share of /metrics: restarts, and each worker's memory."""
+        """The master's share of /metrics: restarts; and a worker that exits
+        takes its live gauges (its memory among them) with it."""
         from crackershop.metrics import metrics, process_dead
 
         recorded = metrics()
         self.supervisor.on_replaced = lambda reason: recorded.worker_restarts.labels(reason).inc()
         self.supervisor.on_exit = process_dead
-        self.supervisor.on_rss = lambda worker_id, rss: recorded.worker_rss.labels(
-            str(worker_id)
-        ).set(rss)
 
     # -- logging: the master writes the one log file, for itself and its workers
 
