@@ -21,6 +21,21 @@ from twisted.python.failure import Failure
 log = Logger()
 
 
+# How long a child that stopped cleanly (exit 0, SIGINT, SIGTERM) is given
+# before that counts as unexpected: time for this server's own shutdown to
+# begin when both got the same ^C.
+SHUTDOWN_GRACE = 1.0
+
+
+def _clean(reason: Failure) -> bool:
+    value: Any = reason.value
+    if isinstance(value, error.ProcessDone):
+        return True
+    return getattr(value, "signal", None) in (signal.SIGINT, signal.SIGTERM) or (
+        getattr(value, "exitCode", None) == 0
+    )
+
+
 class ChildUnavailable(Exception):
     """The child could not be found or started; the message says why."""
 
@@ -66,6 +81,8 @@ class ChildService(Service):
         self._restart_delay = 0.5
         # why the last start failed, for whoever asks whenReady afterwards
         self._failed: Optional[str] = None
+        self._shutdown = False
+        self._trigger: Any = None
 
     # -- for subclasses
 
@@ -102,6 +119,10 @@ class ChildService(Service):
         super().startService()
         self._stopping = False
         self._failed = None
+        if self._trigger is None:
+            self._trigger = self.reactor.addSystemEventTrigger(
+                "before", "shutdown", self._shutting_down
+            )
         self._spawn()
 
     def _spawn(self) -> None:
@@ -163,6 +184,26 @@ class ChildService(Service):
         if not self._ready_once:
             self._fail(f"{self.what} exited while starting ({reason.value})")
             return
+        if _clean(reason):
+            # A terminal's ^C reaches the whole process group: the child may
+            # stop a moment before this server begins its own shutdown.
+            self.reactor.callLater(SHUTDOWN_GRACE, self._judge, reason)
+            return
+        self._unexpected(reason)
+
+    def _shutting_down(self) -> None:
+        self._shutdown = True
+
+    def _judge(self, reason: Failure) -> None:
+        if self.child is not None:
+            return  # started again meanwhile
+        if self._stopping or self._shutdown:
+            log.info("{what} has stopped", what=self.what)
+            self.stopped()
+            return
+        self._unexpected(reason)
+
+    def _unexpected(self, reason: Failure) -> None:
         log.error(
             "{what} exited unexpectedly ({reason}); restarting in {delay}s",
             what=self.what,
