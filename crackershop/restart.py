@@ -53,20 +53,18 @@ class RestartRefused(Exception):
 
 
 class InPlace:
-    """``serve(config, site)`` puts a new site on the listening socket;
-    ``build(config, previous_site)`` makes one."""
+    """``serve(config)`` makes a site of ``config`` and puts it on the
+    listening socket, or raises and changes nothing."""
 
     def __init__(
         self,
         config: Config,
         given: Mapping[str, str],
-        build: Callable[[Config], Any],
-        serve: Callable[[Config, Any], None],
+        serve: Callable[[Config], None],
         load: Callable[[Mapping[str, str]], Any] = from_environment,
     ) -> None:
         self.config = config
         self.given = dict(given)
-        self.build = build
         self.serve = serve
         self.load = load
         self.restarts = 0
@@ -90,7 +88,7 @@ class InPlace:
             )
         new = replace(new, **kept)
         try:
-            self.serve(new, self.build(new))
+            self.serve(new)
         except Exception as e:
             log.error("restart refused, the server goes on as it was: {error}", error=str(e))
             raise RestartRefused(str(e)) from None

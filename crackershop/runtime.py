@@ -189,14 +189,20 @@ class HttpService(Service):
             )
         return self.listening
 
-    def serve(self, site: Site, tls: Optional[tuple[str, str]]) -> None:
-        """From now on, new connections get ``site``, over TLS read again
-        from ``tls``'s files (a bad pair raises and changes nothing).
-        Connections already open finish on the site they began with; the
-        listening socket stays open throughout, so none is refused."""
-        self.tls = tls
-        self._options = None
-        self.prepare()
+    def tls_options(self, tls: Optional[tuple[str, str]]) -> Any:
+        """TLS read from ``tls``'s files, or None for plain HTTP; a bad pair raises."""
+        if tls is None:
+            return None
+        from crackershop.tls import server_options
+
+        return server_options(*tls)
+
+    def serve(self, site: Site, tls: Optional[tuple[str, str]], options: Any) -> None:
+        """From now on, new connections get ``site`` (behind TLS ``options``
+        made by :meth:`tls_options` from ``tls``). Connections already open
+        finish on the site they began with; the listening socket stays open
+        throughout, so none is refused."""
+        self.tls, self._options = tls, options
         self.switch.swap(self._factory(site))
 
     def _factory(self, site: Site) -> Any:

@@ -160,14 +160,15 @@ def makeService(options: Options) -> IService:
         sites = [make_site(reactor, config, store)]
         http.listen(sites[0])
 
-        def build(new: Config) -> Any:
-            return make_site(reactor, new, store, previous=sites[-1])
-
-        def serve(new: Config, site: Any) -> None:
-            http.serve(site, (new.tls_cert, new.tls_key) if new.tls_cert else None)
+        def serve(new: Config) -> None:
+            """The certificate first: a bad pair changes nothing at all."""
+            tls = (new.tls_cert, new.tls_key) if new.tls_cert else None
+            tls_options = http.tls_options(tls)
+            site = make_site(reactor, new, store, previous=sites[-1])
+            http.serve(site, tls, tls_options)
             sites[:] = [site]
 
-        restart = InPlace(config, options.given, build, serve)
+        restart = InPlace(config, options.given, serve)
         _single_process_signals(reactor, restart, root)
         _control(reactor, config, http, restart)
 

@@ -26,9 +26,7 @@ def test_new_settings_are_served_and_fixed_ones_kept() -> None:
     env = {"JWT_SECRET": SECRET, "PORT": "5000"}
     config, _ = load({}, env)
     served: list[Config] = []
-    restart = InPlace(
-        config, {}, lambda c: ("site", c), lambda c, site: served.append(c), loader(env)
-    )
+    restart = InPlace(config, {}, served.append, loader(env))
     env.update({"ALLOWED_ORIGINS": "https://new.example", "PORT": "6000"})
     result = restart.restart()
     assert served[0].allowed_origins == ("https://new.example",) and served[0].port == 5000
@@ -40,10 +38,10 @@ def test_a_bad_configuration_or_certificate_changes_nothing() -> None:
     env = {"JWT_SECRET": SECRET}
     config, _ = load({}, env)
 
-    def serve(new: Config, site: Any) -> None:
+    def serve(new: Config) -> None:
         raise ValueError("TLS_KEY does not match TLS_CERT")
 
-    restart = InPlace(config, {}, lambda c: None, serve, loader(env))
+    restart = InPlace(config, {}, serve, loader(env))
     with pytest.raises(RestartRefused, match="does not match"):
         restart.restart()
     env["MAX_REQUEST_SIZE"] = "lots"
@@ -57,9 +55,7 @@ def test_the_command_line_still_wins() -> None:
     env = {"JWT_SECRET": SECRET}
     config, _ = load({"bcrypt_rounds": "5"}, env)
     served: list[Config] = []
-    restart = InPlace(
-        config, {"bcrypt_rounds": "5"}, lambda c: None, lambda c, s: served.append(c), loader(env)
-    )
+    restart = InPlace(config, {"bcrypt_rounds": "5"}, served.append, loader(env))
     env["BCRYPT_ROUNDS"] = "12"
     restart.restart()
     assert served[0].bcrypt_rounds == 5
