@@ -3,7 +3,7 @@ dependencies, behind the request class that enforces the body limit."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from twisted.internet.threads import deferToThreadPool
 from twisted.web.server import Site
@@ -60,6 +60,7 @@ class ShopSite(Site):
     # What it was made from (see make_site).
     config: Any = None
     limiting: Any = None
+    close_limiter: Any = None
 
     def getResourceFor(self, request: Any) -> Any:
         if self.requests is not None:
@@ -104,14 +105,14 @@ def make_site(
         getattr(previous.config, name) == getattr(config, name) for name in LIMITER_SETTINGS
     )
     if previous is not None and same:
-        limiting = previous.limiting
+        limiting, close_limiter = previous.limiting, previous.close_limiter
     else:
         limiting = make_limiting(reactor, config)
-        if limiting.limiter is not None:
-            reactor.addSystemEventTrigger("before", "shutdown", limiting.limiter.close)
-        if previous is not None and previous.limiting.limiter is not None:
+        close_limiter = _once(limiting.limiter.close if limiting.limiter is not None else None)
+        reactor.addSystemEventTrigger("before", "shutdown", close_limiter)
+        if previous is not None:
             # connections still open on the old site may use it a while longer
-            reactor.callLater(max(config.request_timeout, 60) * 2, previous.limiting.limiter.close)
+            reactor.callLater(max(config.request_timeout, 60) * 2, previous.close_limiter)
     deps = Dependencies(
         store=store,
         tokens=Tokens(config.jwt_secret, config.jwt_expire, reactor, config.jwt_leeway),
@@ -149,8 +150,23 @@ def make_site(
     )
     site.config = config
     site.limiting = limiting
+    site.close_limiter = close_limiter
     site.requests = RequestLog(reactor, config.trusted_proxies)
     site.requests.start()
     if previous is not None and previous.requests is not None:
         previous.requests.stop()
     return site
+
+
+def _once(close: Optional[Callable[[], Any]]) -> Callable[[], Any]:
+    """``close``, run at most once (at shutdown, or when a restart in place
+    replaced it, whichever comes first)."""
+    done: list[bool] = []
+
+    def run() -> Any:
+        if close is None or done:
+            return None
+        done.append(True)
+        return close()
+
+    return run
