@@ -17,6 +17,7 @@ from twisted.logger import (
     textFileLogObserver,
 )
 from twisted.python.logfile import LogFile
+from zope.interface import provider
 
 LOG_NAME = "crackershop.log"
 
@@ -62,8 +63,11 @@ def server_observer(config: Any) -> tuple[ILogObserver, Optional[LogFile]]:
             )
         )
 
+    @provider(ILogObserver)
     def observe(event: dict[str, Any]) -> None:
         for observer in observers:
             observer(event)
 
+    # (marked as a new-style observer: twistd would wrap anything else as a
+    # legacy one, which loses fields such as "message")
     return observe, logfile  # type: ignore[return-value]
