@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,7 +134,7 @@ def _database(config: Config) -> Iterator[Any]:
     or an embedded database started for the duration of the command."""
     import pymongo
 
-    from crackershop.embedded import find_secantusd, uri_file
+    from crackershop.embedded import find_secantusd, free_port, uri_file
     from crackershop.store.mongo import database_name
 
     if config.mongo_uri:
@@ -160,14 +158,27 @@ def _database(config: Config) -> Iterator[Any]:
     if executable is None:
         raise SystemExit("crackershop: the embedded database is not installed; set MONGO_URI")
     Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    port = free_port()
     child = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
-        [executable, "--host", "127.0.0.1", "--port", "0", "--storage-path", config.data_dir],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        [
+            executable,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            config.data_dir,
+            "--log-level",
+            "WARNING",
+        ],
     )
     try:
-        uri = _wait_listening(child)
-        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10000)
+        # ready when it answers a ping (server selection waits for that)
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=60000)
+        try:
+            client.admin.command("ping")
+        except pymongo.errors.PyMongoError:
+            raise SystemExit("crackershop: the embedded database did not start") from None
         yield client[config.mongo_db]
         client.close()
     finally:
@@ -176,19 +187,6 @@ def _database(config: Config) -> Iterator[Any]:
             child.wait(15)
         except subprocess.TimeoutExpired:
             child.kill()
-
-
-def _wait_listening(child: subprocess.Popen[bytes]) -> str:
-    assert child.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = child.stdout.readline()
-        if not line:
-            break
-        match = re.search(rb"listening on ([0-9.]+):(\d+)", line)
-        if match:
-            return f"mongodb://{match.group(1).decode()}:{int(match.group(2))}"
-    raise SystemExit("crackershop: the embedded database did not start")
 
 
 def seed_command(argv: Sequence[str]) -> int:
@@ -232,6 +230,13 @@ def seed_command(argv: Sequence[str]) -> int:
     return 0
 
 
+def exec_command(argv: Sequence[str]) -> int:
+    """Private: start a child service that dies with its server (frozen builds)."""
+    from crackershop.childexec import main as exec_main
+
+    return exec_main(argv)
+
+
 def worker_command(argv: Sequence[str]) -> int:
     """Private: a cluster worker, for builds that cannot run ``python -m``."""
     from crackershop.cluster.worker import main as worker_main
@@ -254,6 +259,7 @@ COMMANDS = {
     "config": show_config,
     "twistd": twistd_command,
     "_worker": worker_command,
+    "_exec": exec_command,
     "status": _ops("status"),
     "stop": _ops("stop"),
     "restart": _ops("restart"),

@@ -38,6 +38,8 @@ class Setting:
     production: Any = None
     aliases: tuple[str, ...] = ()
     secret: bool = False
+    # How a value prints so that it reads back to itself (durations with their unit).
+    show: Callable[[Any], str] = str
 
     def default_for(self, environment: str) -> Any:
         if environment == "production" and self.production is not None:
@@ -53,6 +55,7 @@ def setting(
     production: Any = None,
     aliases: tuple[str, ...] = (),
     secret: bool = False,
+    show: Callable[[Any], str] = str,
 ) -> Any:
     """Declare a Config field backed by a Setting."""
     return field(
@@ -65,6 +68,7 @@ def setting(
                 production=production,
                 aliases=aliases,
                 secret=secret,
+                show=show,
             )
         }
     )
@@ -130,7 +134,9 @@ def parse_duration(default_unit: str) -> Callable[[str], float]:
         if not match:
             raise ValueError("a duration such as 30s, 15m, 12h or 30d")
         amount, unit = match.groups()
-        seconds = float(amount) * _DURATION_UNITS[(unit or default_unit).lower()]
+        unit = (unit or default_unit).lower()
+        # dividing (not multiplying by 0.001) reads "250ms" back as exactly 0.25
+        seconds = float(amount) / 1000 if unit == "ms" else float(amount) * _DURATION_UNITS[unit]
         if seconds <= 0:
             raise ValueError("a positive duration")
         return seconds
@@ -149,6 +155,25 @@ def parse_duration_or_zero(default_unit: str) -> Callable[[str], float]:
         return positive(raw)
 
     return parse
+
+
+_SHOWN_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def show_duration(seconds: float) -> str:
+    """A duration with its unit, in the largest unit that says it exactly
+    (``30s``, ``30d``, ``250ms``), so that it reads back to the same value."""
+    if seconds == 0:
+        return "0s"
+    for unit, size in _SHOWN_UNITS:
+        count = seconds / size
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    millis = seconds * 1000
+    text = str(int(millis)) if millis == int(millis) else repr(millis)
+    if float(text) / 1000 == seconds:
+        return f"{text}ms"
+    return f"{seconds!r}s"
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
@@ -205,6 +230,10 @@ def parse_workers(raw: str) -> int:
     return parse_int(0, 256)(value)
 
 
+def show_workers(value: int) -> str:
+    return "auto" if value == -1 else str(value)
+
+
 @dataclass(frozen=True)
 class Config:
     environment: str = setting(
@@ -220,6 +249,7 @@ class Config:
         "worker processes: auto (one per core), N, or 0 for a single process",
         parse_workers,
         0,
+        show=show_workers,
     )
     enable_clustering: bool = setting(
         "ENABLE_CLUSTERING",
@@ -278,6 +308,7 @@ class Config:
         "token lifetime, e.g. 30d or 12h",
         parse_duration("s"),
         30 * 86400.0,
+        show=show_duration,
     )
     bcrypt_rounds: int = setting(
         "BCRYPT_ROUNDS",
@@ -299,11 +330,14 @@ class Config:
         parse_int(1000, 86_400_000),
         900_000,
     )
+    # Development defaults stay out of the way of the shop's app, which
+    # polls notifications every 15 s and reloads lists on every focus (the
+    # old backend skipped its global limit in development).
     rate_limit_max_requests: int = setting(
         "RATE_LIMIT_MAX_REQUESTS",
         "requests per client IP per window (global limiter)",
         parse_int(1, 10_000_000),
-        100,
+        10_000,
         production=1000,
     )
     redis_host: str = setting("REDIS_HOST", "Redis host for shared rate limits", parse_str, "")
@@ -312,7 +346,7 @@ class Config:
         "RATE_LIMIT_WRITE_MAX",
         "POST/PUT/PATCH/DELETE requests per client IP per window",
         parse_int(1, 10_000_000),
-        30,
+        500,
         production=500,
     )
     rate_limit_auth_max: int = setting(
@@ -341,6 +375,7 @@ class Config:
         "deadline for one rate-limit check in Redis before falling back (bare numbers are ms)",
         parse_duration("ms"),
         0.25,
+        show=show_duration,
     )
     trusted_proxies: tuple[str, ...] = setting(
         "TRUSTED_PROXIES",
@@ -385,6 +420,7 @@ class Config:
         "handling it (503 after; bare numbers are milliseconds)",
         parse_duration("ms"),
         30.0,
+        show=show_duration,
     )
     mail_outbox: str = setting(
         "MAIL_OUTBOX",
@@ -460,6 +496,7 @@ class Config:
         "releases it; the sweep runs this often (bare numbers are seconds)",
         parse_duration("s"),
         60.0,
+        show=show_duration,
     )
     catalogue_cache_ttl: float = setting(
         "CATALOGUE_CACHE_TTL",
@@ -468,6 +505,7 @@ class Config:
         "(bare numbers are seconds)",
         parse_duration_or_zero("s"),
         1.0,
+        show=show_duration,
     )
 
     tls_cert: str = setting(
@@ -496,6 +534,7 @@ class Config:
         "clock skew allowed when checking a token's expiry (bare numbers are seconds)",
         parse_duration("s"),
         30.0,
+        show=show_duration,
     )
     auth_cache_ttl: float = setting(
         "AUTH_CACHE_TTL",
@@ -503,6 +542,7 @@ class Config:
         "a password reaches other workers within this (0ms disables; bare numbers are ms)",
         parse_duration_or_zero("ms"),
         2.0,
+        show=show_duration,
     )
     max_headers: int = setting(
         "MAX_HEADERS",
@@ -533,6 +573,7 @@ class Config:
         "how long a stopping worker may finish in-flight requests (bare numbers are seconds)",
         parse_duration("s"),
         5.0,
+        show=show_duration,
     )
     log_max_size: int = setting(
         "LOG_MAX_SIZE",
@@ -567,9 +608,7 @@ class Config:
 def mask(decl: Setting, value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(value)
-    if decl.env == "WORKERS" and value == -1:
-        return "auto"
-    text = str(value)
+    text = decl.show(value)
     if not decl.secret or not text:
         return text
     if decl.env in ("MONGO_URI", "REDIS_URL"):

@@ -272,7 +272,19 @@ def render_status(status: dict[str, Any]) -> str:
         f"database: {status.get('database') or '-'}    redis: {status.get('redis') or '-'}",
         table(list(status.get("workers", []))),
     ]
+    children = [_child(c) for c in status.get("children", [])]
+    if children:
+        lines.append("children: " + ", ".join(children))
     return "\n".join(lines)
+
+
+def _child(child: dict[str, Any]) -> str:
+    """One child service, e.g. ``database pid 1234 ready, 1 restart``."""
+    restarts = child.get("restarts") or 0
+    text = f"{child.get('name')} pid {child.get('pid') or '-'} {child.get('state')}"
+    if restarts:
+        text += f", {restarts} restart{'s' if restarts != 1 else ''}"
+    return text
 
 
 class ProcessFigures:
@@ -330,10 +342,14 @@ class SingleProcess:
     its own only worker; ``stop`` works, ``restart`` restarts it in place
     (:mod:`crackershop.restart`), ``scale`` needs a cluster."""
 
-    def __init__(self, reactor: Any, config: Any, http: Any, in_place: Any = None) -> None:
+    def __init__(
+        self, reactor: Any, config: Any, http: Any, children: Any = (), in_place: Any = None
+    ) -> None:
         self.reactor = reactor
         self.config = config
         self.http = http
+        # child services this process runs (the embedded database)
+        self.children = list(children)
         self.in_place = in_place
         self.started = reactor.seconds()
         self.figures = ProcessFigures()
@@ -360,6 +376,10 @@ class SingleProcess:
         }
         row.update(self.figures(os.getpid()))
         summary["workers"] = [row]
+        summary["children"] = [child.describe() for child in self.children]
+        for child in self.children:
+            if child.role == "database" and not summary["database"] and child.address:
+                summary["database"] = f"{child.address} (embedded)"
         return summary
 
     def stop(self) -> dict[str, Any]:

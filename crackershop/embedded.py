@@ -3,26 +3,31 @@ process, for a server started with no MONGO_URI.
 
 It is started with ``reactor.spawnProcess`` (never imported: it is GPL and
 runs in its own process), listens on 127.0.0.1 only, keeps its files in the
-data directory, is restarted if it dies, and is stopped with the server.
+data directory, syncs every commit to disk before acknowledging it, is
+ready when it answers a ``ping`` command, is restarted
+on the same port if it dies, and is stopped with the server (and dies with
+it, see :mod:`crackershop.child`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
+import socket
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from crackershop.child import ChildService, ChildUnavailable
+from crackershop.child import ChildService, ChildUnavailable, Processes
+from crackershop.probe import mongo_ping
 
 log = Logger()
 
-LISTENING = re.compile(rb"listening on ([0-9.]+):(\d+)")
+HOST = "127.0.0.1"
 
 
 class EmbeddedUnavailable(ChildUnavailable):
@@ -41,12 +46,21 @@ def uri_file(data_dir: Path) -> Path:
     return data_dir.with_name(data_dir.name + ".uri")
 
 
+def free_port(host: str = HOST) -> int:
+    """A port nothing listens on now, for the database to listen on."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 class EmbeddedMongo(ChildService):
     """Runs the embedded database and tells, through :meth:`whenReady`, the
     URI to connect to once it accepts connections. After a restart it listens
     on the same port, so the URI stays valid."""
 
     what = "the embedded database"
+    role = "database"
     unavailable = EmbeddedUnavailable
 
     def __init__(
@@ -56,16 +70,29 @@ class EmbeddedMongo(ChildService):
         executable: Optional[str] = None,
         port: int = 0,
         find: Callable[[], Optional[str]] = find_secantusd,
+        processes: Optional[Processes] = None,
+        pick_port: Callable[[], int] = free_port,
+        ping: Callable[..., Deferred[None]] = mongo_ping,
     ) -> None:
-        super().__init__(reactor)
+        super().__init__(reactor, processes)
+        self.ping = ping
         self.data_dir = Path(data_dir)
         self.executable = executable
         self.port = port
         self.find = find
+        self.pick_port = pick_port
+
+    @property
+    def address(self) -> Optional[str]:
+        return f"mongodb://{HOST}:{self.port}" if self.port else None
 
     @property
     def uri(self) -> Optional[str]:
-        return self.address
+        return self.address if self.ready else None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir.with_name(self.data_dir.name + ".pid")
 
     @property
     def uri_file(self) -> Path:
@@ -85,25 +112,29 @@ class EmbeddedMongo(ChildService):
             raise EmbeddedUnavailable(
                 f"cannot create the data directory {self.data_dir}: {e.strerror}"
             ) from None
+        if not self.port:
+            # chosen once: a restarted database listens where the pools connect
+            self.port = self.pick_port()
         log.info("starting the embedded database in {path}", path=str(self.data_dir))
+        # The same command line every time: readiness is a ping, whatever it logs.
         return [
             executable,
             "--host",
-            "127.0.0.1",
+            HOST,
             "--port",
             str(self.port),
             "--storage-path",
             str(self.data_dir),
+            # Without it an acknowledged write can be lost when the database
+            # process is killed (it was seen losing placed orders): every
+            # commit reaches the disk before the write is answered.
+            "--sync-on-commit",
             "--log-level",
-            "WARNING" if self._ready_once else "INFO",
+            "WARNING",
         ]
 
-    def ready_address(self, line: bytes) -> Optional[str]:
-        match = LISTENING.search(line)
-        if not match:
-            return None
-        host, self.port = match.group(1).decode(), int(match.group(2))
-        return f"mongodb://{host}:{self.port}"
+    def probe(self) -> Deferred[None]:
+        return self.ping(self.reactor, HOST, self.port, self.probe_timeout)
 
     def became_ready(self) -> None:
         log.info("the embedded database is listening at {uri}", uri=self.uri)
@@ -114,7 +145,7 @@ class EmbeddedMongo(ChildService):
 
     def _fail(self, message: str) -> None:
         if not self._ready_once and self.child is None and "exited while starting" in message:
-            message += f"; is another server using {self.data_dir}?"
+            message += f"; is another server using {self.data_dir}, or port {self.port}?"
         super()._fail(message)
 
     def stopped(self) -> None:

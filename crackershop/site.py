@@ -16,8 +16,9 @@ from crackershop.app.http import ShopRequest
 from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
+from crackershop.connection import ConnectionLimits
 from crackershop.mail import make_mailer
-from crackershop.ratelimit import make_limiting
+from crackershop.ratelimit import Limiting, make_limiting
 from crackershop.requestlog import RequestLog
 from crackershop.store.catalogue import CachedCatalogue
 from crackershop.store.interfaces import IStore
@@ -37,17 +38,15 @@ class ShopSite(Site):
         max_upload_files: int = 5,
         cors: Any = None,
         reactor: Any = None,
-        arrival_timeout: Optional[float] = None,
-        max_headers: int = 100,
-        max_headers_size: int = 16 * 1024,
+        limits: Optional[ConnectionLimits] = None,
         hsts_max_age: int = 0,
     ) -> None:
         super().__init__(resource, timeout=timeout, reactor=reactor)
-        # A request must arrive whole within this; an idle connection is
-        # closed after ``timeout``.
-        self.arrival_timeout = arrival_timeout
+        # Every connection obeys these (a request must arrive whole within
+        # their arrival timeout); an idle connection is closed after ``timeout``.
+        self.limits = limits if limits is not None else ConnectionLimits()
         self.hsts_max_age = hsts_max_age
-        self.protocol = channel_factory(max_headers, max_headers_size)  # type: ignore[method-assign]
+        self.protocol = channel_factory(self.limits)  # type: ignore[method-assign]
         self.max_body_size = max_body_size
         self.max_upload_size = max_upload_size
         self.max_upload_files = max_upload_files
@@ -91,10 +90,15 @@ LIMITER_SETTINGS = (
 
 
 def make_site(
-    reactor: Any, config: Config, store: IStore, previous: Optional[ShopSite] = None
+    reactor: Any,
+    config: Config,
+    store: IStore,
+    limiting: Optional[Limiting] = None,
+    previous: Optional[ShopSite] = None,
 ) -> ShopSite:
-    """The site of one serving process; ``previous`` is the site it replaces
-    (a single process restarting in place), whose limiter it keeps when the
+    """The site of one serving process, limited by ``limiting`` (made from
+    ``config`` when not given); ``previous`` is the site it replaces (a
+    single process restarting in place), whose limiter it keeps when the
     rate-limit settings are the same."""
     pool = reactor.getThreadPool()
 
@@ -107,7 +111,8 @@ def make_site(
     if previous is not None and same:
         limiting, close_limiter = previous.limiting, previous.close_limiter
     else:
-        limiting = make_limiting(reactor, config)
+        if limiting is None:
+            limiting = make_limiting(reactor, config)
         close_limiter = _once(limiting.limiter.close if limiting.limiter is not None else None)
         reactor.addSystemEventTrigger("before", "shutdown", close_limiter)
         if previous is not None:
@@ -143,9 +148,7 @@ def make_site(
         max_upload_files=config.max_upload_files,
         cors=cors,
         reactor=reactor,
-        arrival_timeout=config.request_timeout,
-        max_headers=config.max_headers,
-        max_headers_size=config.max_headers_size,
+        limits=ConnectionLimits.from_config(config),
         hsts_max_age=config.hsts_max_age,
     )
     site.config = config

@@ -170,18 +170,21 @@ def makeService(options: Options) -> IService:
 
         restart = InPlace(config, options.given, serve)
         _single_process_signals(reactor, restart, root)
-        _control(reactor, config, http, restart)
+        _control(reactor, config, http, database.child, restart)
 
     reactor.callWhenRunning(start)
     return root
 
 
-def _control(reactor: Any, config: Config, http: Any, restart: Any) -> None:
+def _control(reactor: Any, config: Config, http: Any, child: Any, restart: Any) -> None:
     """The control socket of a one-process server (the master has its own)."""
     from crackershop.control import SingleProcess, listen
 
+    children = [child] if child is not None else []
     try:
-        port = listen(reactor, config.run_dir, SingleProcess(reactor, config, http, restart))
+        port = listen(
+            reactor, config.run_dir, SingleProcess(reactor, config, http, children, restart)
+        )
     except Exception as e:
         log.error("no control socket in {run_dir}: {error}", run_dir=config.run_dir, error=str(e))
         return

@@ -97,13 +97,17 @@ class Process:
 class Secantus(Process):
     """A standalone embedded database on a port of our choosing."""
 
-    def __init__(self, workdir: Path, port: Optional[int] = None) -> None:
+    def __init__(self, workdir: Path, port: Optional[int] = None, durable: bool = False) -> None:
+        """``durable``: every commit reaches the disk before it is acknowledged
+        (``--sync-on-commit``); without it a killed database loses the last
+        acknowledged writes."""
         self.port = port or free_port()
         self.data = workdir / "secantus-data"
         self.data.mkdir(parents=True, exist_ok=True)
         super().__init__(
             [
                 tool("secantusd-py"),
+                *(["--sync-on-commit"] if durable else []),
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -128,7 +132,7 @@ class Server(Process):
     def __init__(
         self,
         workdir: Path,
-        env: Optional[dict[str, str]] = None,
+        env: Optional[dict[str, Optional[str]]] = None,
         args: Optional[list[str]] = None,
         wait: bool = True,
         verify: Any = True,
@@ -156,6 +160,8 @@ class Server(Process):
             "CATALOGUE_CACHE_TTL": "0",
         }
         settings.update(env or {})
+        # None removes a setting: the server's own default applies
+        settings = {k: v for k, v in settings.items() if v is not None}
         self.settings = settings
         self.args = list(args or [])
         super().__init__(
@@ -178,17 +184,10 @@ class Server(Process):
         def every_worker() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited:\n{self.output()}")
-            done = subprocess.run(
-                [tool("crackershop"), "status", "--json"],
-                cwd=self.workdir,
-                env=child_env(self.settings),
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-            if done.returncode != 0:
+            status = self.status()
+            if status is None:
                 return False
-            workers = json.loads(done.stdout).get("workers", [])
+            workers = status.get("workers", [])
             return sum(1 for w in workers if w.get("state") == "ready") >= self.workers
 
         try:
@@ -199,6 +198,35 @@ class Server(Process):
         except AssertionError:
             self.stop()
             raise AssertionError(f"server not ready:\n{self.output()[-4000:]}") from None
+
+    def status(self) -> Optional[dict[str, Any]]:
+        """``crackershop status --json`` of this server, or None if it does not answer."""
+        done = subprocess.run(
+            [tool("crackershop"), "status", "--json"],
+            cwd=self.workdir,
+            env=child_env(self.settings),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if done.returncode != 0:
+            return None
+        status: dict[str, Any] = json.loads(done.stdout)
+        return status
+
+    def pids(self) -> dict[str, int]:
+        """Every process of this server, from its status: server, worker-N, and its
+        children by name (database, redis)."""
+        status = self.status()
+        assert status is not None, self.output()[-3000:]
+        found = {"server": int(status["pid"])}
+        for worker in status.get("workers", []):
+            if worker.get("pid") and worker["pid"] != status["pid"]:
+                found[f"worker-{worker['id']}"] = int(worker["pid"])
+        for child in status.get("children", []):
+            if child.get("pid"):
+                found[child["name"]] = int(child["pid"])
+        return found
 
     @property
     def workers(self) -> int:

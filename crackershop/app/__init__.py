@@ -88,12 +88,12 @@ def build_app(deps: Dependencies) -> Klein:
         GoogleSignIn(deps.store, deps.google_keys, deps.google_client_id, deps.clock, auth.session),
         ProductHandlers(deps.store, notifier, uploads, catalogue),
         CategoryHandlers(deps.store, uploads, catalogue),
-        UserHandlers(deps.store),
+        UserHandlers(deps.store, uploads),
         BannerHandlers(deps.store, uploads),
         uploads,
         NotificationHandlers(deps.store),
         ChitHandlers(deps.store, notifier, deps.clock),
-        SettingsHandlers(deps.store),
+        SettingsHandlers(deps.store, uploads),
         DashboardHandlers(deps.store.dashboard, deps.clock),
         OrderHandlers(
             deps.store, deps.clock, notifier, deps.order_max_lines, deps.order_repair_after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Optional
@@ -27,17 +28,51 @@ from crackershop.app.security import (
     Tokens,
     hash_reset_token,
     new_reset_token,
+    token_digest,
 )
-from crackershop.app.uploads import Uploads
+from crackershop.app.uploads import Uploads, one, ref
 from crackershop.app.usercache import UserCache
 from crackershop.app.views import public_user
-from crackershop.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from crackershop.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
 from crackershop.mail import IMailer
 from crackershop.store.interfaces import IStore
 from crackershop.store.mongo import now_utc
 
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
+MAX_ADDRESSES = 20
 BAD_CREDENTIALS = "Invalid email or password"
+
+
+class ResetLinkRequired(BadRequest):
+    code = "reset_token_required"
+
+
+def bearer_token(request: IRequest) -> Optional[str]:
+    """The request's bearer token, or None."""
+    header = request.getHeader(b"authorization") or b""
+    scheme, _, token = header.partition(b" ")
+    try:
+        text = token.strip().decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return text if scheme.lower() == b"bearer" and text else None
+
+
+def current_session(payload: Mapping[str, Any], user: Mapping[str, Any], token: str) -> bool:
+    """Whether a token still opens the account: issued at the account's
+    current token version, or the one session that changed the password
+    last (the app keeps using its token after a change)."""
+    if payload.get("tv", 0) == user.get("tokenVersion", 0):
+        return True
+    kept = user.get("keptToken")
+    return isinstance(kept, str) and hmac.compare_digest(kept, token_digest(token))
 
 
 class Authenticator:
@@ -55,16 +90,15 @@ class Authenticator:
         self.users = users
 
     async def __call__(self, request: IRequest, required: bool) -> Optional[dict[str, Any]]:
-        header = request.getHeader(b"authorization") or b""
-        scheme, _, token = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not token.strip():
+        token = bearer_token(request)
+        if token is None:
             if required:
                 raise Unauthorized("Not authorized to access this route")
             return None
         try:
-            payload = self.tokens.verify(token.strip().decode("ascii"))
+            payload = self.tokens.verify(token)
             user_id = ObjectId(payload["id"])
-        except (InvalidToken, InvalidId, UnicodeDecodeError):
+        except (InvalidToken, InvalidId):
             if required:
                 raise Unauthorized("Not authorized, token is invalid or expired") from None
             return None
@@ -72,7 +106,7 @@ class Authenticator:
             user = await self.users.get(user_id)
         else:
             user = await self.store.users.get(user_id)
-        if user is None or payload.get("tv", 0) != user.get("tokenVersion", 0):
+        if user is None or not current_session(payload, user, token):
             if required:
                 raise Unauthorized("Not authorized, token is no longer valid")
             return None
@@ -182,13 +216,22 @@ class AuthHandlers:
             "status": "Active",
             "addresses": [],
         }
-        if body.mobileNumber:
-            doc["mobileNumber"] = body.mobileNumber
-        if body.avatar:
-            doc["avatar"] = body.avatar
-        async with self.uploads.attached(call, "avatar") as added:
-            if added:
-                doc["avatar"] = added[0]
+        for name in ("mobileNumber", "address", "pincode", "district", "state", "avatar"):
+            value = getattr(body, name)
+            if value:
+                doc[name] = value
+        doc["_id"] = ObjectId()
+        async with self.uploads.editing(
+            call,
+            "avatar",
+            ref("user", doc["_id"]),
+            given=one(doc.get("avatar")),
+            owner=doc["_id"],
+            own_only=True,
+        ) as edit:
+            if edit.added:
+                doc["avatar"] = edit.added[0]
+            edit.uses = one(doc.get("avatar"))
             user = await self.store.users.create(doc)
         return self.session(user, 201)
 
@@ -222,6 +265,14 @@ class AuthHandlers:
 
     async def reset_password(self, call: Call) -> Reply:
         body: ResetPasswordBody = call.body
+        if body.token is None:
+            # the app's Forgot Password screen: a new password for an email,
+            # which would let anyone take over any account
+            raise ResetLinkRequired(
+                "For your security a password can only be reset from the link we e-mail: "
+                "use Forgot password, then open the link in the e-mail",
+                {"token": "is required: it is in the link sent by e-mail"},
+            )
         user = await self.store.users.by_reset_token(
             hash_reset_token(body.token), now_utc(self.clock)
         )
@@ -233,6 +284,9 @@ class AuthHandlers:
                 "password": await self.passwords.hash(body.password),
                 "resetPasswordToken": None,
                 "resetPasswordExpire": None,
+                "keptToken": None,
+                # the link came through this address: it is the user's
+                "emailVerified": True,
             },
             inc={"tokenVersion": 1},
         )
@@ -247,23 +301,41 @@ class AuthHandlers:
         body: UpdateDetailsBody = call.body
         changes = body.model_dump(exclude_unset=True)
         user = call.require_user()
-        async with self.uploads.attached(call, "avatar") as added:
-            if added:
-                changes["avatar"] = added[0]
+        # an avatar is an image the user uploaded, or an external https one
+        async with self.uploads.editing(
+            call,
+            "avatar",
+            ref("user", user["_id"]),
+            before=one(user.get("avatar")),
+            given=one(changes.get("avatar")),
+            owner=user["_id"],
+            own_only=True,
+        ) as edit:
+            if edit.added:
+                changes["avatar"] = edit.added[0]
+            edit.uses = one(changes["avatar"] if "avatar" in changes else user.get("avatar"))
             updated = await self.store.users.update(user["_id"], changes) if changes else user
             if updated is None:
                 raise NotFound("User not found")
-        await self.uploads.replaced([user.get("avatar")], [updated.get("avatar")])
         return ok(public_user(updated))
 
     async def change_password(self, call: Call) -> Reply:
         body: ChangePasswordBody = call.body
         user = call.require_user()
         if not await self.passwords.check(body.currentPassword, user.get("password")):
-            raise Unauthorized("Current password is incorrect")
+            # a 400: the app drops its session on any 401
+            raise ValidationFailed(
+                "Current password is incorrect", {"currentPassword": "is incorrect"}
+            )
+        token = bearer_token(call.request)
+        assert token is not None, "an authenticated call has a token"
+        # every other session ends; the one making the change goes on
         updated = await self.store.users.update(
             user["_id"],
-            {"password": await self.passwords.hash(body.newPassword)},
+            {
+                "password": await self.passwords.hash(body.newPassword),
+                "keptToken": token_digest(token),
+            },
             inc={"tokenVersion": 1},
         )
         if updated is None:
@@ -273,38 +345,32 @@ class AuthHandlers:
     async def add_address(self, call: Call) -> Reply:
         body: AddressBody = call.body
         user = call.require_user()
-        addresses = list(user.get("addresses") or [])
         entry = {"_id": ObjectId(), **body.model_dump()}
-        if entry["isDefault"] or not addresses:
-            entry["isDefault"] = True
-            addresses = [{**a, "isDefault": False} for a in addresses]
-        addresses.append(entry)
-        return await self._save_addresses(user, addresses, 201)
+        updated = await self.store.users.add_address(user["_id"], entry, MAX_ADDRESSES)
+        if updated is None:
+            if await self.store.users.get(user["_id"]) is None:
+                raise NotFound("User not found")
+            raise Conflict(
+                f"You can keep at most {MAX_ADDRESSES} saved addresses; delete one first",
+                {"addresses": f"at most {MAX_ADDRESSES}"},
+            )
+        return self._addresses(updated, 201)
 
     async def default_address(self, call: Call) -> Reply:
-        user = call.require_user()
         address_id = call.object_id("id", "Address")
-        addresses = list(user.get("addresses") or [])
-        if not any(a.get("_id") == address_id for a in addresses):
+        updated = await self.store.users.set_default_address(call.require_user()["_id"], address_id)
+        if updated is None:
             raise NotFound("Address not found")
-        addresses = [{**a, "isDefault": a.get("_id") == address_id} for a in addresses]
-        return await self._save_addresses(user, addresses)
+        return self._addresses(updated)
 
     async def delete_address(self, call: Call) -> Reply:
-        user = call.require_user()
         address_id = call.object_id("id", "Address")
-        addresses = list(user.get("addresses") or [])
-        kept = [a for a in addresses if a.get("_id") != address_id]
-        if len(kept) == len(addresses):
-            raise NotFound("Address not found")
-        if kept and not any(a.get("isDefault") for a in kept):
-            kept[0] = {**kept[0], "isDefault": True}
-        return await self._save_addresses(user, kept)
-
-    async def _save_addresses(
-        self, user: Mapping[str, Any], addresses: list[dict[str, Any]], status: int = 200
-    ) -> Reply:
-        updated = await self.store.users.update(user["_id"], {"addresses": addresses})
+        updated = await self.store.users.remove_address(call.require_user()["_id"], address_id)
         if updated is None:
-            raise NotFound("User not found")
-        return ok(public_user(updated), status)
+            raise NotFound("Address not found")
+        return self._addresses(updated)
+
+    @staticmethod
+    def _addresses(user: Mapping[str, Any], status: int = 200) -> Reply:
+        """The app stores ``data`` as the user's ``addresses``."""
+        return ok(public_user(user)["addresses"], status)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bson import ObjectId
+
 from crackershop.app.models import CategoryBody, CategoryUpdateBody
 from crackershop.app.routing import Call, Reply, Route, ok
-from crackershop.app.uploads import Uploads
+from crackershop.app.uploads import Uploads, one, ref
 from crackershop.app.views import public_category
 from crackershop.errors import Conflict, NotFound, ValidationFailed
 from crackershop.store.catalogue import ICatalogue
@@ -70,29 +72,48 @@ class CategoryHandlers:
 
     async def create(self, call: Call) -> Reply:
         body: CategoryBody = call.body
-        fields = body.model_dump(exclude_none=True)
-        async with self.uploads.attached(call, "image") as added:
-            if added:
-                fields["image"] = added[0]
+        fields = body.model_dump(exclude_none=True, exclude={"clearImage"})
+        if body.clearImage:
+            fields.pop("image", None)
+        fields["_id"] = ObjectId()
+        async with self.uploads.editing(
+            call,
+            "image",
+            ref("category", fields["_id"]),
+            given=one(fields.get("image")),
+            owner=call.require_user()["_id"],
+        ) as edit:
+            if edit.added:
+                fields["image"] = edit.added[0]
+            edit.uses = one(fields.get("image"))
             category = await self.store.categories.create(fields)
         return ok(public_category(category), 201)
 
     async def update(self, call: Call) -> Reply:
         body: CategoryUpdateBody = call.body
-        changes = body.model_dump(exclude_unset=True)
+        changes = body.model_dump(exclude_unset=True, exclude={"clearImage"})
+        if body.clearImage:
+            changes["image"] = None
         if "name" in changes and changes["name"] is None:
-            raise ValidationFailed("Validation failed", {"name": "may not be null"})
+            raise ValidationFailed(None, {"name": "may not be null"})
         category_id = call.object_id("id", "Category")
         current = await self.store.categories.get(category_id)
         if current is None:
             raise NotFound("Category not found")
-        async with self.uploads.attached(call, "image") as added:
-            if added:
-                changes["image"] = added[0]
+        async with self.uploads.editing(
+            call,
+            "image",
+            ref("category", category_id),
+            before=one(current.get("image")),
+            given=one(changes.get("image")),
+            owner=call.require_user()["_id"],
+        ) as edit:
+            if edit.added:
+                changes["image"] = edit.added[0]
+            edit.uses = one(changes["image"] if "image" in changes else current.get("image"))
             updated = await self.store.categories.update(category_id, changes)
             if updated is None:
                 raise NotFound("Category not found")
-        await self.uploads.replaced([current.get("image")], [updated.get("image")])
         return ok(public_category(updated))
 
     async def delete(self, call: Call) -> Reply:
@@ -107,5 +128,5 @@ class CategoryHandlers:
                 {"category": "has products"},
             )
         await self.store.categories.delete(category_id)
-        await self.uploads.discard([category.get("image")])
+        await self.uploads.release(one(category.get("image")), ref("category", category_id))
         return ok({})

@@ -10,12 +10,14 @@ even when two requests race.
 from __future__ import annotations
 
 import calendar
+import contextlib
 from datetime import datetime
 from typing import Any, Optional
 
 from bson import ObjectId
 from twisted.internet.interfaces import IReactorTime
 
+from crackershop.app.dates import days_until
 from crackershop.app.models import (
     AdminPaySchemeBody,
     JoinSchemeBody,
@@ -31,6 +33,7 @@ from crackershop.store.interfaces import Document, IStore
 from crackershop.store.mongo import now_utc
 
 PENDING, APPROVED, REJECTED = "Pending", "Approved", "Rejected"
+ENROLMENT = 0  # the month index of the payment made on joining
 
 
 def add_months(when: datetime, months: int) -> datetime:
@@ -41,25 +44,47 @@ def add_months(when: datetime, months: int) -> datetime:
     return when.replace(year=year, month=month, day=day)
 
 
+def public_scheme(doc: Document) -> Document:
+    """A scheme with the fields its screens read, even when never set."""
+    return {"description": "", **doc, "nextDueDate": doc.get("nextDueDate")}
+
+
+def _paid(payments: list[Document]) -> list[Document]:
+    return [p for p in payments if p.get("status", "Paid") == "Paid"]
+
+
 def progress(
     scheme: Document, member: Document, payments: list[Document], now: datetime
 ) -> dict[str, Any]:
-    """A member's standing in a scheme: what is paid and whether a payment is due."""
-    paid = sorted(p["monthIndex"] for p in payments if p.get("status", "Paid") == "Paid")
-    instalments = [i for i in paid if i >= 1]
-    joined = member.get("createdAt", now)
+    """A member's standing in a scheme, counted as the app counts it.
+
+    The enrolment (month 0, recorded when the admin approves) counts as a
+    paid month, and a member owes ``durationMonths`` payments in all. The
+    next one is due on the scheme's own due date when the admin has set one,
+    else a month after the previous one from the day the member joined.
+    """
+    paid = _paid(payments)
+    months = sorted({int(p["monthIndex"]) for p in paid})
     duration = int(scheme.get("durationMonths", 0))
-    next_index = next((i for i in range(1, duration + 1) if i not in paid), None)
-    due_on = add_months(joined, next_index - 1) if next_index is not None else None
+    pending = max(duration - len(months), 0)
+    joined = member.get("createdAt", now)
+    due_on: Optional[datetime] = None
+    if member.get("status") == APPROVED and pending:
+        scheduled = scheme.get("nextDueDate")
+        if isinstance(scheduled, datetime):
+            due_on = scheduled
+        else:
+            index = next(i for i in range(1, duration + 1) if i not in months)
+            due_on = add_months(joined, index)
+    days = days_until(due_on, now) if due_on is not None else None
     return {
-        "totalPaid": round(
-            sum(p.get("amount", 0) for p in payments if p.get("status", "Paid") == "Paid"), 2
-        ),
-        "monthsPaid": len(instalments),
+        "totalPaid": round(sum(p.get("amount", 0) for p in paid), 2),
+        "monthsPaid": len(months),
+        "pending": pending,
         "joinDate": joined,
-        "nextMonthIndex": next_index,
         "nextDueDate": due_on,
-        "isDue": member.get("status") == APPROVED and due_on is not None and due_on <= now,
+        "daysRemaining": days,
+        "isDue": days is not None and days <= 0,
     }
 
 
@@ -173,22 +198,20 @@ class ChitHandlers:
     def _check_amounts(fields: dict[str, Any]) -> None:
         total, instalment = fields.get("totalAmount"), fields.get("installmentAmount")
         if total is not None and instalment is not None and instalment > total:
-            raise ValidationFailed(
-                "Validation failed", {"installmentAmount": "must not exceed the total amount"}
-            )
+            raise ValidationFailed(None, {"installmentAmount": "must not exceed the total amount"})
 
     async def list_schemes(self, call: Call) -> Reply:
         schemes = await self.store.chit.list_schemes()
-        return ok(schemes, count=len(schemes))
+        return ok([public_scheme(s) for s in schemes], count=len(schemes))
 
     async def get_scheme(self, call: Call) -> Reply:
-        return ok(await self._scheme(call.object_id("id", "Scheme")))
+        return ok(public_scheme(await self._scheme(call.object_id("id", "Scheme"))))
 
     async def create_scheme(self, call: Call) -> Reply:
         body: SchemeBody = call.body
         fields = body.model_dump(exclude_none=True)
         self._check_amounts(fields)
-        return ok(await self.store.chit.create_scheme(fields), 201)
+        return ok(public_scheme(await self.store.chit.create_scheme(fields)), 201)
 
     async def update_scheme(self, call: Call) -> Reply:
         body: SchemeFields = call.body
@@ -197,12 +220,12 @@ class ChitHandlers:
         changes = body.model_dump(exclude_unset=True)
         for required in ("name", "totalAmount", "installmentAmount", "durationMonths"):
             if required in changes and changes[required] is None:
-                raise ValidationFailed("Validation failed", {required: "may not be null"})
+                raise ValidationFailed(None, {required: "may not be null"})
         self._check_amounts({**current, **changes})
         updated = await self.store.chit.update_scheme(scheme_id, changes) if changes else current
         if updated is None:
             raise NotFound("Scheme not found")
-        return ok(updated)
+        return ok(public_scheme(updated))
 
     async def delete_scheme(self, call: Call) -> Reply:
         scheme_id = call.object_id("id", "Scheme")
@@ -229,6 +252,13 @@ class ChitHandlers:
             )
         except DuplicateKey:
             raise Conflict("You have already asked to join this scheme") from None
+        self.notifier.broadcast(
+            "admin",
+            "Savings scheme request",
+            f"{body.name} asked to join {scheme['name']}.",
+            "chit",
+            {"schemeId": str(scheme["_id"]), "userId": str(user["_id"])},
+        )
         return ok(member, 201)
 
     async def _decide(self, call: Call, status: str, allowed: tuple[str, ...]) -> Reply:
@@ -240,6 +270,8 @@ class ChitHandlers:
             if await self.store.chit.member(user_id, scheme_id) is None:
                 raise NotFound("Membership not found")
             raise Conflict(f"This membership cannot be moved to {status}")
+        if status == APPROVED:
+            await self._enrol(user_id, scheme)
         verb = "approved" if status == APPROVED else "rejected"
         await self.notifier.notify(
             user_id,
@@ -249,6 +281,21 @@ class ChitHandlers:
             {"schemeId": str(scheme_id), "status": status},
         )
         return ok(member)
+
+    async def _enrol(self, user_id: ObjectId, scheme: Document) -> None:
+        """Record the enrolment payment an approval stands for (once)."""
+        with contextlib.suppress(DuplicateKey):
+            await self.store.chit.add_payment(self._payment(user_id, scheme, ENROLMENT))
+
+    def _payment(self, user_id: ObjectId, scheme: Document, month: int) -> dict[str, Any]:
+        return {
+            "user": user_id,
+            "scheme": scheme["_id"],
+            "amount": float(scheme["installmentAmount"]),
+            "monthIndex": month,
+            "paymentDate": now_utc(self.clock),
+            "status": "Paid",
+        }
 
     async def approve(self, call: Call) -> Reply:
         return await self._decide(call, APPROVED, (PENDING, REJECTED))
@@ -267,9 +314,13 @@ class ChitHandlers:
             payments = await self.store.chit.payments(scheme["_id"], user["_id"])
             result.append(
                 {
-                    "scheme": scheme,
+                    "scheme": public_scheme(scheme),
                     "status": member.get("status"),
                     "payments": payments,
+                    "user": {
+                        "name": member.get("name") or user.get("name"),
+                        "mobileNumber": member.get("mobileNumber") or user.get("mobileNumber"),
+                    },
                     **progress(scheme, member, payments, now),
                 }
             )
@@ -283,25 +334,13 @@ class ChitHandlers:
             raise Conflict("Only an approved member can pay into this scheme")
         if month > int(scheme["durationMonths"]):
             raise ValidationFailed(
-                "Validation failed",
-                {"monthIndex": f"must be at most {scheme['durationMonths']}"},
+                None, {"monthIndex": f"must be at most {scheme['durationMonths']}"}
             )
         instalment = float(scheme["installmentAmount"])
         if amount is not None and round(amount, 2) != round(instalment, 2):
-            raise ValidationFailed(
-                "Validation failed", {"amount": f"must equal the instalment, {instalment}"}
-            )
+            raise ValidationFailed(None, {"amount": f"must equal the instalment, {instalment}"})
         try:
-            return await self.store.chit.add_payment(
-                {
-                    "user": user_id,
-                    "scheme": scheme["_id"],
-                    "amount": instalment,
-                    "monthIndex": month,
-                    "paymentDate": now_utc(self.clock),
-                    "status": "Paid",
-                }
-            )
+            return await self.store.chit.add_payment(self._payment(user_id, scheme, month))
         except DuplicateKey:
             raise Conflict(f"Month {month} of this scheme is already paid") from None
 
@@ -317,41 +356,58 @@ class ChitHandlers:
         body: AdminPaySchemeBody = call.body
         user_id = ObjectId(body.userId)
         scheme = await self._scheme(ObjectId(body.schemeId))
-        paid = {p["monthIndex"] for p in await self.store.chit.payments(scheme["_id"], user_id)}
+        member = await self.store.chit.member(user_id, scheme["_id"])
+        payments = await self.store.chit.payments(scheme["_id"], user_id)
+        now = now_utc(self.clock)
+        if member is not None and not progress(scheme, member, payments, now)["pending"]:
+            raise Conflict("Every instalment of this scheme is already paid")
+        paid = {p["monthIndex"] for p in payments}
         month = next(
             (i for i in range(1, int(scheme["durationMonths"]) + 1) if i not in paid), None
         )
         if month is None:
             raise Conflict("Every instalment of this scheme is already paid")
-        return ok(await self._record(user_id, scheme, month), 201)
+        payment = await self._record(user_id, scheme, month)
+        await self.notifier.notify(
+            user_id,
+            "Payment recorded",
+            f"Your instalment {month} of {scheme['name']} is recorded. Thank you!",
+            "chit",
+            {"schemeId": str(scheme["_id"]), "monthIndex": month},
+        )
+        return ok(payment, 201)
 
     async def participants(self, call: Call) -> Reply:
         scheme = await self._scheme(call.object_id("id", "Scheme"))
         payments = await self.store.chit.payments(scheme["_id"])
-        members = await self.store.chit.members_of(scheme["_id"])
-        users = {}
-        for member in members:
-            found = await self.store.users.get(member["user"])
-            if found is not None:
-                users[member["user"]] = found
+        members = [
+            m
+            for m in await self.store.chit.members_of(scheme["_id"])
+            if m.get("status") != REJECTED
+        ]
+        found = await self.store.users.by_ids(list({m["user"] for m in members}))
+        users = {u["_id"]: u for u in found}
+        now = now_utc(self.clock)
         result = []
         for member in members:
-            if member.get("status") == REJECTED:
-                continue
-            paid = sum(1 for p in payments if p["user"] == member["user"] and p["monthIndex"] >= 1)
+            mine = [p for p in payments if p["user"] == member["user"]]
+            standing = progress(scheme, member, mine, now)
             user = users.get(member["user"], {})
             if member.get("status") == PENDING:
                 status = "Pending Approval"
             else:
-                status = "Active" if paid else "Joined"
+                status = "Active" if standing["monthsPaid"] > 1 else "Joined"
             result.append(
                 {
                     "id": member["user"],
                     "name": member.get("name") or user.get("name"),
                     "email": user.get("email"),
-                    "paidMonths": paid,
-                    "pending": max(int(scheme["durationMonths"]) - paid, 0),
+                    "mobileNumber": member.get("mobileNumber") or user.get("mobileNumber"),
+                    "paidMonths": standing["monthsPaid"],
+                    "pending": standing["pending"],
                     "status": status,
+                    "nextDueDate": standing["nextDueDate"],
+                    "daysRemaining": standing["daysRemaining"],
                 }
             )
         return ok(result, count=len(result))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bson import ObjectId
+
 from crackershop.app.models import BannerBody, BannerUpdateBody
 from crackershop.app.routing import Call, Reply, Route, ok
-from crackershop.app.uploads import Uploads
+from crackershop.app.uploads import Uploads, one, ref
 from crackershop.errors import NotFound, ValidationFailed
 from crackershop.store.interfaces import IStore
 
@@ -59,12 +61,18 @@ class BannerHandlers:
         fields = body.model_dump(exclude_none=True)
         files = call.files.get("image", [])
         if not files and not fields.get("image"):
-            raise ValidationFailed(
-                "Validation failed", {"image": "an image URL or file is required"}
-            )
-        async with self.uploads.attached(call, "image") as added:
-            if added:
-                fields["image"] = added[0]
+            raise ValidationFailed(None, {"image": "an image URL or file is required"})
+        fields["_id"] = ObjectId()
+        async with self.uploads.editing(
+            call,
+            "image",
+            ref("banner", fields["_id"]),
+            given=one(fields.get("image")),
+            owner=call.require_user()["_id"],
+        ) as edit:
+            if edit.added:
+                fields["image"] = edit.added[0]
+            edit.uses = one(fields.get("image"))
             banner = await self.store.banners.create(fields)
         return ok(banner, 201)
 
@@ -73,18 +81,25 @@ class BannerHandlers:
         changes = body.model_dump(exclude_unset=True)
         for required in ("title", "image"):
             if required in changes and changes[required] is None:
-                raise ValidationFailed("Validation failed", {required: "may not be null"})
+                raise ValidationFailed(None, {required: "may not be null"})
         banner_id = call.object_id("id", "Banner")
         current = await self.store.banners.get(banner_id)
         if current is None:
             raise NotFound("Banner not found")
-        async with self.uploads.attached(call, "image") as added:
-            if added:
-                changes["image"] = added[0]
+        async with self.uploads.editing(
+            call,
+            "image",
+            ref("banner", banner_id),
+            before=one(current.get("image")),
+            given=one(changes.get("image")),
+            owner=call.require_user()["_id"],
+        ) as edit:
+            if edit.added:
+                changes["image"] = edit.added[0]
+            edit.uses = one(changes["image"] if "image" in changes else current.get("image"))
             updated = await self.store.banners.update(banner_id, changes) if changes else current
             if updated is None:
                 raise NotFound("Banner not found")
-        await self.uploads.replaced([current.get("image")], [updated.get("image")])
         return ok(updated)
 
     async def delete(self, call: Call) -> Reply:
@@ -92,7 +107,7 @@ class BannerHandlers:
         banner = await self.store.banners.get(banner_id)
         if banner is None or not await self.store.banners.delete(banner_id):
             raise NotFound("Banner not found")
-        await self.uploads.discard([banner.get("image")])
+        await self.uploads.release(one(banner.get("image")), ref("banner", banner_id))
         return ok({})
 
 

@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from crackershop.app.models import GoogleBody
 from crackershop.app.routing import Call, Reply, Route
 from crackershop.errors import (
+    Conflict,
     Forbidden,
     NotImplementedFeature,
     ServiceUnavailable,
@@ -32,6 +33,11 @@ ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 DEFAULT_LIFETIME = 3600.0
 REFETCH_AT_MOST_EVERY = 60.0
 LEEWAY = 30.0
+
+
+class AccountExists(Conflict):
+    code = "account_exists"
+
 
 # fetch(url) -> (body, Cache-Control header or None)
 Fetch = Callable[[str], Awaitable[tuple[bytes, Optional[str]]]]
@@ -158,6 +164,15 @@ class GoogleSignIn:
         elif user.get("googleId") not in (None, claims["sub"]):
             raise Unauthorized("This email is linked to another Google account")
         elif user.get("googleId") is None:
+            if user.get("password") and user.get("emailVerified") is not True:
+                # Whoever registered this email with a password never proved
+                # it was theirs: linking would hand them the Google user's
+                # account (and the Google user theirs).
+                raise AccountExists(
+                    "An account with this email already exists: sign in with its password "
+                    "first (use Forgot password if you do not know it)",
+                    {"email": "has a password account"},
+                )
             linked = await self.store.users.update(user["_id"], {"googleId": claims["sub"]})
             user = linked or user
         if user.get("status", "Active") != "Active":

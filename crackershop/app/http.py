@@ -264,12 +264,7 @@ class ShopRequest(server.Request):
             return
         super().handleContentChunk(data)
 
-    def __init__(self, channel: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(channel, *args, **kwargs)
-        self._start_deadline()
-
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
-        self._cancel_deadline()
         if self._refused:
             return
         if self.form is not None:
@@ -280,7 +275,6 @@ class ShopRequest(server.Request):
         limit = self._limit()
         self._refused = True
         self.form = None
-        self._cancel_deadline()
         self.requestHeaders.removeHeader(b"expect")
         self._respond_and_close(PayloadTooLarge(f"Request body is larger than {limit} bytes"))
 
@@ -299,33 +293,13 @@ class ShopRequest(server.Request):
             transport.write(raw_response(error, extra))
         self.channel.loseConnection()
 
-    # -- the deadline for the request to arrive whole
-
-    _deadline: Any = None
-
-    def _start_deadline(self) -> None:
-        site = self._site()
-        seconds = getattr(site, "arrival_timeout", None)
-        reactor = getattr(site, "reactor", None)
-        if seconds and reactor is not None:
-            self._deadline = reactor.callLater(seconds, self._too_slow)
-
-    def _cancel_deadline(self) -> None:
-        if self._deadline is not None and self._deadline.active():
-            self._deadline.cancel()
-        self._deadline = None
-
-    def _too_slow(self) -> None:
-        self._deadline = None
+    def arrival_timed_out(self) -> None:
+        """The channel's deadline for this request to arrive whole has passed."""
         self._refused = True
         self.form = None
         self._respond_and_close(
             RequestTimeout("The request did not arrive in time and the connection is closed")
         )
-
-    def connectionLost(self, reason: Any) -> None:
-        self._cancel_deadline()
-        super().connectionLost(reason)
 
 
 STATUS_LINES = {

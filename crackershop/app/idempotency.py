@@ -6,6 +6,14 @@ key), a TTL index on ``createdAt``), so every worker and server sees them.
 A record is claimed by inserting it (the unique index decides the race),
 then completed with the response. A request that fails with an error
 releases its key, since it created nothing and may be retried.
+
+Except one: a placement whose outcome is unknown (the database went away
+during the commit, :class:`PlacementUnknown`) keeps its record, marked
+``unknown`` when the database lets us. A retry then answers with the order
+if it was placed, finishes the placement if the commit never landed, or
+places it afresh if the sweep abandoned it: never a second order. A record
+whose order is placed replays that order at once, whatever the record says
+(the response may not have been stored).
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ from twisted.logger import Logger
 
 from crackershop.app.http import dumps
 from crackershop.app.routing import Reply
-from crackershop.errors import Conflict, ValidationFailed
-from crackershop.store.interfaces import IStore
+from crackershop.errors import Conflict, ShopError, ValidationFailed
+from crackershop.store.interfaces import Document, IStore
 from crackershop.store.mongo import now_utc
-from crackershop.store.orders import HIDDEN, IDEMPOTENCY_TTL
+from crackershop.store.orders import FAILED, HIDDEN, IDEMPOTENCY_TTL, RESERVING
+from crackershop.store.reservations import PlacementUnknown, Reservations
 
 log = Logger()
 
@@ -73,6 +82,7 @@ class Idempotency:
         self.clock = clock
         self.abandoned_after = abandoned_after
         self.replay_order = replay_order
+        self.reservations = Reservations(store, clock, abandoned_after)
 
     async def run(
         self,
@@ -82,8 +92,9 @@ class Idempotency:
         order_id: ObjectId,
         action: Callable[[], Awaitable[Reply]],
     ) -> Reply:
+        record_id = ObjectId()
         record = {
-            "_id": ObjectId(),
+            "_id": record_id,
             "user": user_id,
             "key": key,
             "hash": digest,
@@ -101,13 +112,38 @@ class Idempotency:
             raise KeyInFlight("A request with this Idempotency-Key is still being processed")
         try:
             reply = await action()
-        except BaseException:
-            await self.store.idempotency.drop(record["_id"], running_only=True)
+        except PlacementUnknown:
+            await self._keep_unknown(record_id)
             raise
-        await self.store.idempotency.complete(
-            record["_id"], reply.status, dumps(reply.body).decode()
-        )
+        except BaseException:
+            await self._release(record_id)
+            raise
+        await self._complete(record_id, reply)
         return reply
+
+    async def _complete(self, record_id: ObjectId, reply: Reply) -> None:
+        try:
+            await self.store.idempotency.complete(
+                record_id, reply.status, dumps(reply.body).decode()
+            )
+        except ShopError as e:
+            # the order stands; a retry finds it placed and replays it
+            log.warn("recording an idempotent response failed: {error}", error=e.message)
+
+    async def _keep_unknown(self, record_id: ObjectId) -> None:
+        try:
+            await self.store.idempotency.mark_unknown(record_id)
+        except ShopError as e:
+            # stays running: a retry waits for the order to settle, or for
+            # abandoned_after, and never places a second one
+            log.warn("marking an idempotency key unknown failed: {error}", error=e.message)
+
+    async def _release(self, record_id: ObjectId) -> None:
+        try:
+            await self.store.idempotency.drop(record_id, running_only=True)
+        except ShopError as e:
+            # taken over by a retry once its order is seen failed, or after abandoned_after
+            log.warn("releasing an idempotency key failed: {error}", error=e.message)
 
     async def _answer_existing(self, existing: dict[str, Any], digest: str) -> Optional[Reply]:
         """The replay, a conflict, or None when the old record was cleared."""
@@ -123,20 +159,41 @@ class Idempotency:
                 int(existing["status"]),
                 {"Idempotent-Replayed": "true"},
             )
-        if existing["createdAt"] >= now - timedelta(seconds=self.abandoned_after):
-            raise KeyInFlight("A request with this Idempotency-Key is still being processed")
-        # The first request died while running. If its order was placed,
-        # answer with it; otherwise the key is free again.
+        stale = existing["createdAt"] < now - timedelta(seconds=self.abandoned_after)
         order = await self.store.orders.get(existing["order"])
-        if order is not None and order.get("orderStatus") not in HIDDEN:
-            reply = await self.replay_order(order["_id"])
+        if order is not None and order.get("orderStatus") == RESERVING:
+            order = await self._settle(existing, order, stale)
+        status = order.get("orderStatus") if order is not None else None
+        if status is not None and status not in HIDDEN:
+            reply = await self._replay(existing["_id"], order)
             if reply is not None:
-                await self.store.idempotency.complete(
-                    existing["_id"], reply.status, dumps(reply.body).decode()
-                )
-                return Reply(reply.body, reply.status, {"Idempotent-Replayed": "true"})
-        if order is not None and order.get("orderStatus") != "Failed":
-            raise KeyInFlight("A request with this Idempotency-Key is still being processed")
-        await self.store.idempotency.drop(existing["_id"], running_only=True)
-        log.info("took over abandoned idempotency key of user {user}", user=str(existing["user"]))
-        return None
+                return reply
+            status = None
+        # Failed: that placement is over and placed nothing. Gone: it failed
+        # and expired, or (young, still running) it is not inserted yet.
+        if status == FAILED or (status is None and (stale or existing.get("unknown"))):
+            await self.store.idempotency.drop(existing["_id"], running_only=True)
+            log.info("took over idempotency key of user {user}", user=str(existing["user"]))
+            return None
+        raise KeyInFlight("A request with this Idempotency-Key is still being processed")
+
+    async def _settle(
+        self, existing: dict[str, Any], order: Document, stale: bool
+    ) -> Optional[Document]:
+        """An order still Reserving under this key, moved on where it may be:
+        finished when its request ended not knowing (every line is reserved);
+        abandoned, as the sweep would, when its request died mid-way."""
+        if existing.get("unknown"):
+            placed = await self.reservations.resolve(order)  # PlacementUnknown: still unknown
+            return placed if placed is not None else await self.store.orders.get(order["_id"])
+        if stale:
+            await self.reservations.abandon(order)
+            return await self.store.orders.get(order["_id"])
+        return order  # still being placed
+
+    async def _replay(self, record_id: ObjectId, order: Document) -> Optional[Reply]:
+        reply = await self.replay_order(order["_id"])
+        if reply is None:
+            return None
+        await self._complete(record_id, reply)
+        return Reply(reply.body, reply.status, {"Idempotent-Replayed": "true"})

@@ -10,10 +10,21 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
+from crackershop.app.dates import parse_day
 from crackershop.app.forms import as_list
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,}$")
@@ -38,6 +49,20 @@ def _email(value: str) -> str:
     return value
 
 
+def _mobile(value: Any) -> Any:
+    """A typed mobile number without its spaces, dashes and brackets."""
+    if isinstance(value, str):
+        return re.sub(r"[\s\-()]", "", value)
+    return value
+
+
+def _blank_is_none(value: Any) -> Any:
+    """An empty form field means "not given"."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
 def _password(value: str) -> str:
     if len(value.encode("utf-8")) > 72:
         raise ValueError("must be at most 72 bytes")
@@ -56,17 +81,56 @@ def _money(value: Optional[float]) -> Optional[float]:
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # fields a client sends that the server computes itself (names, prices,
+    # totals): accepted and dropped unread, never trusted, never a 400
+    ignored: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_ignored(cls, data: Any) -> Any:
+        if cls.ignored and isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in cls.ignored}
+        return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        for name in sorted(cls.ignored):
+            target.setdefault("properties", {})[name] = {
+                "description": "Accepted and ignored: the server computes this itself"
+            }
+        return schema
+
+
+Mobile = Annotated[str, Field(pattern=MOBILE)]
+Pincode = Annotated[str, Field(pattern=PINCODE)]
+Region = Annotated[str, Field(max_length=100)]
 
 
 class RegisterBody(Body):
+    """The sign-up form; the address fields are sent when the user filled
+    them in (district and state come from the pincode), blank ones are
+    "not given"."""
+
     name: Name
     email: Annotated[str, Field(max_length=254)]
     password: Password
-    mobileNumber: Optional[Annotated[str, Field(pattern=MOBILE)]] = None
+    mobileNumber: Optional[Mobile] = None
+    address: Optional[ShortText] = None
+    pincode: Optional[Pincode] = None
+    district: Optional[Region] = None
+    state: Optional[Region] = None
     avatar: Optional[Url] = None
 
     check_email = field_validator("email")(_email)
     check_password = field_validator("password")(_password)
+    blanks = field_validator(
+        "mobileNumber", "address", "pincode", "district", "state", "avatar", mode="before"
+    )(_blank_is_none)
+    mobile = field_validator("mobileNumber", mode="before")(_mobile)
 
 
 class LoginBody(Body):
@@ -86,36 +150,64 @@ class ForgotPasswordBody(Body):
 
 
 class ResetPasswordBody(Body):
-    token: Annotated[str, Field(min_length=1, max_length=256)]
+    """``{token, password}``. The app's Forgot Password screen sends
+    ``{email, password}`` with no token: accepted here so that the handler
+    can refuse it with a reason the screen can show."""
+
+    token: Optional[Annotated[str, Field(min_length=1, max_length=256)]] = None
+    email: Optional[Annotated[str, Field(max_length=254)]] = None
     password: Password
 
     check_password = field_validator("password")(_password)
 
 
+def _blank_or(pattern: str) -> str:
+    """The pattern, or an empty string (a field the user cleared)."""
+    return f"^(?:{pattern.strip('^$')})?$"
+
+
 class UpdateDetailsBody(Body):
+    """Edit Profile sends every field, blank ones as "" (cleared)."""
+
     name: Optional[Name] = None
-    mobileNumber: Optional[Annotated[str, Field(pattern=MOBILE)]] = None
+    mobileNumber: Optional[Annotated[str, Field(pattern=_blank_or(MOBILE))]] = None
     avatar: Optional[Url] = None
     address: Optional[ShortText] = None
-    pincode: Optional[Annotated[str, Field(pattern=PINCODE)]] = None
-    district: Optional[Annotated[str, Field(max_length=100)]] = None
-    state: Optional[Annotated[str, Field(max_length=100)]] = None
+    pincode: Optional[Annotated[str, Field(pattern=_blank_or(PINCODE))]] = None
+    district: Optional[Region] = None
+    state: Optional[Region] = None
+
+    mobile = field_validator("mobileNumber", mode="before")(_mobile)
 
 
 class ChangePasswordBody(Body):
     currentPassword: Annotated[str, Field(min_length=1, max_length=128)]
     newPassword: Password
+    # the app's form sends the confirmation too
+    confirmPassword: Optional[Annotated[str, Field(max_length=128)]] = None
 
     check_password = field_validator("newPassword")(_password)
+
+    @field_validator("confirmPassword")
+    @classmethod
+    def _confirmed(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if value is not None and value != info.data.get("newPassword", value):
+            raise ValueError("does not match the new password")
+        return value
 
 
 class AddressBody(Body):
     label: Annotated[str, Field(min_length=1, max_length=50)] = "Home"
     address: Annotated[str, Field(min_length=1, max_length=200)]
-    pincode: Annotated[str, Field(pattern=PINCODE)]
+    pincode: Pincode
     district: Annotated[str, Field(min_length=1, max_length=100)]
     state: Annotated[str, Field(min_length=1, max_length=100)]
     isDefault: bool = False
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _label(cls, value: Any) -> Any:
+        return "Home" if value is None or value == "" else value
 
 
 class CategoryBody(Body):
@@ -123,6 +215,8 @@ class CategoryBody(Body):
     image: Optional[Url] = None
     description: Optional[Annotated[str, Field(max_length=500)]] = None
     status: Status = "Active"
+    # the app's form says "no image" this way (also on create)
+    clearImage: bool = False
 
 
 class CategoryUpdateBody(Body):
@@ -130,6 +224,7 @@ class CategoryUpdateBody(Body):
     image: Optional[Url] = None
     description: Optional[Annotated[str, Field(max_length=500)]] = None
     status: Optional[Status] = None
+    clearImage: bool = False
 
 
 ProductStatus = Literal["Active", "Inactive", "Out of Stock"]
@@ -150,6 +245,8 @@ class ProductFields(Body):
     pack: Optional[Annotated[str, Field(max_length=100)]] = None
     videoUrl: Optional[Url] = None
     status: Optional[ProductStatus] = None
+    # the app's form says "no images left" this way
+    clearImages: bool = False
 
     check_money = field_validator("price", "discountPrice")(_money)
     listed = field_validator("images", "existingImages", mode="before")(as_list)
@@ -190,15 +287,29 @@ class BannerUpdateBody(Body):
 Months = Annotated[int, Field(ge=1, le=120)]
 
 
+def _due_date(value: Any) -> Any:
+    """The app's free-text due date: "" is none, a day it names is that
+    day, other text is kept as typed."""
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        return parse_day(value) or value.strip()
+    return value
+
+
+DueDate = Union[datetime, Annotated[str, Field(max_length=100)]]
+
+
 class SchemeFields(Body):
     name: Optional[Annotated[str, Field(min_length=1, max_length=100)]] = None
     totalAmount: Optional[float] = None
     installmentAmount: Optional[float] = None
     durationMonths: Optional[Months] = None
     description: Optional[Annotated[str, Field(max_length=500)]] = None
-    nextDueDate: Optional[Annotated[datetime, Field(strict=False)]] = None
+    nextDueDate: Optional[DueDate] = None
 
     check_money = field_validator("totalAmount", "installmentAmount")(_money)
+    due = field_validator("nextDueDate", mode="before")(_due_date)
 
 
 class SchemeBody(SchemeFields):
@@ -211,8 +322,10 @@ class SchemeBody(SchemeFields):
 class JoinSchemeBody(Body):
     schemeId: ObjectIdText
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    mobileNumber: Annotated[str, Field(pattern=MOBILE)]
+    mobileNumber: Mobile
     address: Annotated[str, Field(min_length=1, max_length=300)]
+
+    mobile = field_validator("mobileNumber", mode="before")(_mobile)
 
 
 class MemberBody(Body):

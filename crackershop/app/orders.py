@@ -3,19 +3,19 @@ their life afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Optional, Union
 
 from bson import ObjectId
-from pydantic import Field
+from pydantic import Field, model_validator
 from twisted.internet.interfaces import IReactorTime
 
 from crackershop.app.idempotency import HEADER, Idempotency, body_hash, read_key
 from crackershop.app.models import Body, ObjectIdText
 from crackershop.app.notify import Notifier
-from crackershop.app.pricing import Line, minimum_order, price_order
+from crackershop.app.pricing import Line, minimum_order, price_order, subtotal
 from crackershop.app.queries import page_args
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
+from crackershop.app.views import OrderViews, order_ref
 from crackershop.errors import Conflict, NotFound, ValidationFailed
 from crackershop.store.interfaces import Document, IStore
 from crackershop.store.mongo import now_utc
@@ -28,12 +28,14 @@ OrderStatus = Literal[
     "Requested", "Processing", "Shipped", "Out for Delivery", "Delivered", "Cancelled"
 ]
 MAX_QTY = 10_000
-PRIVATE_ORDER_FIELDS = frozenset({"__v", "stockReturned", "released"})
 
 Short = Annotated[str, Field(max_length=100)]
 
 
 class OrderLineBody(Body):
+    # the app sends each line's name, image and (list) price from its cart
+    ignored = frozenset({"name", "image", "price"})
+
     product: ObjectIdText
     qty: Annotated[int, Field(ge=1, le=MAX_QTY)]
 
@@ -53,14 +55,40 @@ class ShippingAddressBody(Body):
     landmark: Optional[Annotated[str, Field(max_length=200)]] = None
 
 
+# what the app sends: "<address>\nPhone: <mobile>"
+AddressText = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
 class OrderBody(Body):
+    # the app's own figures for the cart; the server computes every one
+    ignored = frozenset(
+        {"itemsPrice", "discountPrice", "shippingPrice", "otherFees", "taxPrice", "totalPrice"}
+    )
+
     orderItems: Annotated[list[OrderLineBody], Field(min_length=1)]
-    shippingAddress: ShippingAddressBody
+    shippingAddress: Union[AddressText, ShippingAddressBody]
     paymentMethod: Annotated[str, Field(min_length=1, max_length=50)]
 
 
 class StatusBody(Body):
-    orderStatus: OrderStatus
+    """``{status}`` as the app sends it, or ``{orderStatus}``."""
+
+    status: Optional[OrderStatus] = None
+    orderStatus: Optional[OrderStatus] = None
+
+    @model_validator(mode="after")
+    def _one(self) -> StatusBody:
+        if self.status is None and self.orderStatus is None:
+            raise ValueError("The new status is required")
+        if self.status and self.orderStatus and self.status != self.orderStatus:
+            raise ValueError("status and orderStatus disagree; send one")
+        return self
+
+    @property
+    def new(self) -> str:
+        new = self.status or self.orderStatus
+        assert new is not None
+        return new
 
 
 PaymentValue = Union[Annotated[str, Field(max_length=500)], bool, int, float, None]
@@ -75,10 +103,6 @@ class PaymentBody(Body):
 
 class InvalidTransition(Conflict):
     code = "invalid_transition"
-
-
-def public_order(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in PRIVATE_ORDER_FIELDS}
 
 
 def allowed(current: str, new: str) -> bool:
@@ -105,6 +129,7 @@ class OrderHandlers:
         self.notifier = notifier
         self.max_lines = max_lines
         self.reservations = Reservations(store, clock, repair_after)
+        self.views = OrderViews(store)
         self.idempotency = Idempotency(store, clock, repair_after, self._replay)
 
     def routes(self) -> list[Route]:
@@ -198,17 +223,21 @@ class OrderHandlers:
         lines = [Line(found[pid], line.qty) for pid, line in zip(ids, body.orderItems)]
         totals = price_order(lines, settings)
         minimum = minimum_order(settings)
-        if totals.itemsPrice < minimum:
+        if subtotal(totals) < minimum:
             raise ValidationFailed(
                 f"The minimum order amount is {minimum}",
-                {"itemsPrice": f"{totals.itemsPrice} is below the minimum of {minimum}"},
+                {"itemsPrice": f"{subtotal(totals)} is below the minimum of {minimum}"},
             )
         now = now_utc(self.clock)
         order = {
             "_id": order_id,
             "user": user["_id"],
             "orderItems": totals.items,
-            "shippingAddress": body.shippingAddress.model_dump(exclude_none=True),
+            "shippingAddress": (
+                body.shippingAddress
+                if isinstance(body.shippingAddress, str)
+                else body.shippingAddress.model_dump(exclude_none=True)
+            ),
             "paymentMethod": body.paymentMethod,
             "paymentResult": None,
             **totals.as_fields(),
@@ -220,11 +249,31 @@ class OrderHandlers:
             "updatedAt": now,
         }
         placed = await self.reservations.place(order, found)
-        return ok(public_order(placed), 201)
+        await self._announce(placed)
+        return ok(await self.views.one(placed), 201)
+
+    async def _announce(self, order: Document) -> None:
+        """Tell the customer the order is placed, and every admin of it."""
+        ref = order_ref(order)
+        total = order.get("totalPrice")
+        await self.notifier.notify(
+            order["user"],
+            "Order placed",
+            f"Your order {ref} for {total} is placed; we will let you know as it moves.",
+            "order",
+            {"orderId": str(order["_id"]), "orderStatus": order.get("orderStatus")},
+        )
+        self.notifier.broadcast(
+            "admin",
+            "New order",
+            f"Order {ref} for {total} was just placed.",
+            "order",
+            {"orderId": str(order["_id"])},
+        )
 
     async def _replay(self, order_id: ObjectId) -> Optional[Reply]:
         order = await self.store.orders.get(order_id)
-        return ok(public_order(order), 201) if order is not None else None
+        return ok(await self.views.one(order), 201) if order is not None else None
 
     # -- reading
 
@@ -240,10 +289,10 @@ class OrderHandlers:
 
     async def mine(self, call: Call) -> Reply:
         orders = await self.store.orders.for_user(call.require_user()["_id"])
-        return ok([public_order(o) for o in orders], count=len(orders))
+        return ok(await self.views.many(orders), count=len(orders))
 
     async def get(self, call: Call) -> Reply:
-        return ok(public_order(await self._visible(call)))
+        return ok(await self.views.one(await self._visible(call)))
 
     async def list_all(self, call: Call) -> Reply:
         paging = page_args(call.args)
@@ -253,7 +302,7 @@ class OrderHandlers:
                 "Invalid query", {"status": "must be one of " + ", ".join(STATUSES)}
             )
         page = await self.store.orders.list(paging["page"], paging["limit"], status)
-        items = [public_order(o) for o in page.items]
+        items = await self.views.many(page.items)
         return paginated(items, page.total, paging["page"], paging["limit"])
 
     # -- changing
@@ -261,7 +310,7 @@ class OrderHandlers:
     async def set_status(self, call: Call) -> Reply:
         body: StatusBody = call.body
         order = await self._visible(call)
-        current, new = order["orderStatus"], body.orderStatus
+        current, new = order["orderStatus"], body.new
         if not allowed(current, new):
             raise InvalidTransition(
                 f"An order cannot go from {current} to {new}",
@@ -284,11 +333,11 @@ class OrderHandlers:
         await self.notifier.notify(
             order["user"],
             f"Order {new.lower()}",
-            f"Your order {str(order['_id'])[-8:].upper()} is now {new}.",
+            f"Your order {order_ref(order)} is now {new}.",
             "order",
             {"orderId": str(order["_id"]), "orderStatus": new},
         )
-        return ok(public_order(updated))
+        return ok(await self.views.one(updated))
 
     async def set_payment(self, call: Call) -> Reply:
         body: PaymentBody = call.body
@@ -303,4 +352,12 @@ class OrderHandlers:
         updated = await self.store.orders.update(order["_id"], changes)
         if updated is None:
             raise NotFound("Order not found")
-        return ok(public_order(updated))
+        if body.isPaid and not order.get("isPaid"):
+            await self.notifier.notify(
+                order["user"],
+                "Payment confirmed",
+                f"We have received the payment for your order {order_ref(order)}.",
+                "order",
+                {"orderId": str(order["_id"]), "isPaid": True},
+            )
+        return ok(await self.views.one(updated))

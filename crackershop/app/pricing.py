@@ -68,39 +68,47 @@ class Totals(NamedTuple):
 
 
 def price_order(lines: Sequence[Line], settings: Mapping[str, Any]) -> Totals:
-    """The order's lines and totals.
+    """The order's lines and totals, in the shape the app's order screens
+    read them.
 
-    ``totalPrice = itemsPrice + taxPrice + shippingPrice + otherFees``;
-    ``discountPrice`` is what the products' discount prices saved against
-    their list prices, already reflected in ``itemsPrice`` (so not subtracted
-    again).
+    Each line carries the product's list price; ``itemsPrice`` is the list
+    total and ``discountPrice`` the whole saving of the products' discount
+    prices, so ``totalPrice = itemsPrice - discountPrice + shippingPrice +
+    otherFees + taxPrice``. Free shipping, tax and the minimum order are
+    judged on what the items cost after their discounts.
     """
     shipping = settings.get("shipping") or {}
     fees = settings.get("fees") or {}
     items: list[dict[str, Any]] = []
-    items_price = ZERO
+    list_total = ZERO
     saved = ZERO
     for product, qty in lines:
-        unit = unit_price(product)
-        items_price += unit * qty
-        saved += (money(product.get("price")) - unit) * qty
+        listed = money(product.get("price"))
+        list_total += listed * qty
+        saved += (listed - unit_price(product)) * qty
         images = product.get("images") or []
         items.append(
             {
                 "name": product.get("name", ""),
                 "qty": qty,
                 "image": product.get("image") or (images[0] if images else ""),
-                "price": float(unit),
+                "price": float(listed),
                 "product": product["_id"],
             }
         )
+    subtotal = list_total - saved
     rate = money(fees.get("taxRate"))
-    tax = (items_price * rate / 100).quantize(PAISA, rounding=ROUND_HALF_UP)
+    tax = (subtotal * rate / 100).quantize(PAISA, rounding=ROUND_HALF_UP)
     free_above = money(shipping.get("freeShippingAbove"))
-    shipping_price = ZERO if items_price >= free_above else money(shipping.get("baseFee"))
+    shipping_price = ZERO if subtotal >= free_above else money(shipping.get("baseFee"))
     other = money(fees.get("packagingFee")) + money(fees.get("handlingFee"))
-    total = items_price + tax + shipping_price + other
-    return Totals(items, items_price, tax, shipping_price, other, saved, total)
+    total = subtotal + tax + shipping_price + other
+    return Totals(items, list_total, tax, shipping_price, other, saved, total)
+
+
+def subtotal(totals: Totals) -> Decimal:
+    """What the items cost after their discounts."""
+    return totals.itemsPrice - totals.discountPrice
 
 
 def minimum_order(settings: Mapping[str, Any]) -> Decimal:

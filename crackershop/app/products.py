@@ -10,7 +10,7 @@ from crackershop.app.models import ProductBody, ProductUpdateBody
 from crackershop.app.notify import Notifier
 from crackershop.app.queries import flag, page_args, price_arg, search_text
 from crackershop.app.routing import Call, Reply, Route, ok, paginated, parse_object_id
-from crackershop.app.uploads import Uploads
+from crackershop.app.uploads import Uploads, ref
 from crackershop.app.views import public_product
 from crackershop.errors import NotFound, ValidationFailed
 from crackershop.store.catalogue import ICatalogue
@@ -174,20 +174,18 @@ class ProductHandlers:
             return None
         category_id = ObjectId(category)
         if await self.store.categories.get(category_id) is None:
-            raise ValidationFailed("Validation failed", {"category": "no such category"})
+            raise ValidationFailed(None, {"category": "no such category"})
         return category_id
 
     @staticmethod
     def _check_prices(price: Optional[float], discount: Optional[float]) -> None:
         if price is not None and discount is not None and discount > price:
-            raise ValidationFailed(
-                "Validation failed", {"discountPrice": "must not exceed the price"}
-            )
+            raise ValidationFailed(None, {"discountPrice": "must not exceed the price"})
 
     @staticmethod
     def _check_count(count: int) -> None:
         if count > MAX_IMAGES:
-            raise ValidationFailed("Validation failed", {"images": f"at most {MAX_IMAGES}"})
+            raise ValidationFailed(None, {"images": f"at most {MAX_IMAGES}"})
 
     @staticmethod
     def _set_images(fields: dict[str, Any], images: list[str]) -> None:
@@ -196,19 +194,25 @@ class ProductHandlers:
 
     async def create(self, call: Call) -> Reply:
         body: ProductBody = call.body
-        fields = body.model_dump(exclude_none=True)
+        fields = body.model_dump(exclude_none=True, exclude={"clearImages"})
         self._check_prices(body.price, body.discountPrice)
         fields["category"] = await self._check_category(body.category)
         given = list(fields.pop("images", [])) + list(fields.pop("existingImages", []))
         if not given and fields.get("image"):
             given = [fields["image"]]
+        if body.clearImages:
+            given = []
         fields.setdefault("quantity", 0)
         fields.setdefault("isFeatured", False)
         fields.setdefault("isDiwaliSpecial", False)
         fields.setdefault("status", "Active")
         self._check_count(len(given) + len(call.files.get("images", [])))
-        async with self.uploads.attached(call, "images") as added:
-            self._set_images(fields, given + added)
+        fields["_id"] = ObjectId()
+        uses = ref("product", fields["_id"])
+        admin = call.require_user()["_id"]
+        async with self.uploads.editing(call, "images", uses, given=given, owner=admin) as edit:
+            self._set_images(fields, given + edit.added)
+            edit.uses = fields["images"]
             product = await self.store.products.create(fields)
         if product.get("status") == "Active":
             self.notifier.broadcast(
@@ -226,10 +230,10 @@ class ProductHandlers:
         current = await self.store.products.get(product_id)
         if current is None:
             raise NotFound("Product not found")
-        changes = body.model_dump(exclude_unset=True)
+        changes = body.model_dump(exclude_unset=True, exclude={"clearImages"})
         for required in ("name", "price", "category"):
             if required in changes and changes[required] is None:
-                raise ValidationFailed("Validation failed", {required: "may not be null"})
+                raise ValidationFailed(None, {required: "may not be null"})
         self._check_prices(
             changes.get("price", current.get("price")),
             changes.get("discountPrice", current.get("discountPrice")),
@@ -238,7 +242,10 @@ class ProductHandlers:
             changes["category"] = await self._check_category(changes["category"])
         uploaded = call.files.get("images", [])
         kept: Optional[list[str]] = None
-        if "existingImages" in changes or uploaded:
+        if body.clearImages:
+            # the app's form has no image left (new files may follow)
+            kept = []
+        elif "existingImages" in changes or uploaded:
             # The app sends the URLs to keep beside the new files.
             kept = changes.pop("existingImages", None)
             if kept is None:
@@ -249,13 +256,22 @@ class ProductHandlers:
         changes.pop("existingImages", None)
         if kept is not None:
             self._check_count(len(kept) + len(uploaded))
-        async with self.uploads.attached(call, "images") as added:
+        before = list(current.get("images") or [])
+        async with self.uploads.editing(
+            call,
+            "images",
+            ref("product", product_id),
+            before=before,
+            given=kept or [],
+            owner=call.require_user()["_id"],
+        ) as edit:
+            edit.uses = before
             if kept is not None:
-                self._set_images(changes, kept + added)
+                self._set_images(changes, kept + edit.added)
+                edit.uses = changes["images"]
             updated = await self.store.products.update(product_id, changes)
             if updated is None:
                 raise NotFound("Product not found")
-        await self.uploads.replaced(current.get("images") or [], updated.get("images") or [])
         return ok((await self._with_categories([updated]))[0])
 
     async def delete(self, call: Call) -> Reply:
@@ -263,5 +279,5 @@ class ProductHandlers:
         product = await self.store.products.get(product_id)
         if product is None or not await self.store.products.delete(product_id):
             raise NotFound("Product not found")
-        await self.uploads.discard(product.get("images") or [])
+        await self.uploads.release(product.get("images") or [], ref("product", product_id))
         return ok({})

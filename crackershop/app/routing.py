@@ -38,6 +38,7 @@ from crackershop.app.http import (
     render_error,
 )
 from crackershop.errors import (
+    DATABASE_RETRY_AFTER,
     Forbidden,
     MethodNotAllowed,
     NotFound,
@@ -140,14 +141,66 @@ class Route:
     produces: Sequence[str] = ()
 
 
+# pydantic's problems, phrased to follow a field's name ("Password must ...")
+PROBLEMS: dict[str, str] = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field this request takes",
+    "string_too_long": "must be at most {max_length} characters",
+    "too_long": "must have at most {max_length} items",
+    "too_short": "must have at least {min_length} item(s)",
+    "string_pattern_mismatch": "is not in the expected format",
+    "string_type": "must be text",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "greater_than": "must be more than {gt}",
+    "less_than": "must be less than {lt}",
+}
+# fields whose format a pattern checks, said in words
+FORMATS = {
+    "mobileNumber": "must be a mobile number of 10 to 15 digits",
+    "pincode": "must be a 6-digit PIN code",
+}
+
+
+def _problem(problem: Mapping[str, Any], field: str) -> str:
+    kind = problem["type"]
+    ctx = problem.get("ctx") or {}
+    if kind == "string_too_short":
+        least = int(ctx.get("min_length", 1))
+        return "is required" if least <= 1 else f"must be at least {least} characters"
+    if kind == "string_pattern_mismatch":
+        if field in FORMATS:
+            return FORMATS[field]
+        if "0-9a-fA-F" in str(ctx.get("pattern", "")):
+            return "must be an id (24 hexadecimal characters)"
+    if kind == "literal_error":
+        return "must be one of " + str(ctx.get("expected", "")).replace("'", "")
+    if kind in PROBLEMS:
+        try:
+            return PROBLEMS[kind].format(**ctx)
+        except (KeyError, IndexError):
+            pass
+    return str(problem["msg"]).replace("Value error, ", "")
+
+
 def validation_details(error: ValidationError) -> dict[str, str]:
     details: dict[str, str] = {}
     for problem in error.errors():
-        where = ".".join(str(p) for p in problem["loc"]) or "body"
-        message = str(problem["msg"]).replace("Value error, ", "")
-        if problem["type"] == "extra_forbidden":
-            message = "Unknown field"
-        details.setdefault(where, message)
+        loc = [str(p) for p in problem["loc"]]
+        where = ".".join(loc) or "body"
+        field = next((p for p in reversed(loc) if not p.isdigit()), "")
+        details.setdefault(where, _problem(problem, field))
     return details
 
 
@@ -155,7 +208,7 @@ def validate(model: type[BaseModel], data: Mapping[str, Any], strict: bool = Tru
     try:
         return model.model_validate(data, strict=strict)
     except ValidationError as e:
-        raise ValidationFailed("Validation failed", validation_details(e)) from None
+        raise ValidationFailed(None, validation_details(e)) from None
 
 
 Guard = Callable[[IRequest, Route], Awaitable[None]]
@@ -214,7 +267,10 @@ class Router:
                 timeout=timeout,
             )
             apply_standard_headers(request)
-            error = ServiceUnavailable("The request took too long and was cancelled")
+            error = ServiceUnavailable(
+                "The request took too long and was cancelled",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+            )
             return render_error(request, error)
 
         d.addTimeout(timeout, self.clock)

@@ -2,7 +2,9 @@
 
 Tokens are the old backend's JWTs (HS256, payload ``{id, iat, exp}``) so its
 clients' tokens keep working, plus ``tv``: the user's token version, bumped
-when the password changes, which revokes every token issued before.
+when the password changes, which revokes every token issued before (but the
+one that made the change, recognised by its digest), and ``jti``, which
+makes each session's token its own.
 """
 
 from __future__ import annotations
@@ -34,7 +36,14 @@ class Tokens:
 
     def issue(self, user_id: str, token_version: int = 0) -> str:
         now = int(self.clock.seconds())
-        payload: dict[str, Any] = {"id": user_id, "iat": now, "exp": now + int(self.lifetime)}
+        # jti: two logins in the same second are still two sessions (a
+        # password change keeps only the one that made it)
+        payload: dict[str, Any] = {
+            "id": user_id,
+            "iat": now,
+            "exp": now + int(self.lifetime),
+            "jti": secrets.token_urlsafe(9),
+        }
         if token_version:
             payload["tv"] = token_version
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
@@ -63,6 +72,11 @@ class Tokens:
         if not isinstance(tv, int):
             raise InvalidToken("bad token version")
         return payload
+
+
+def token_digest(token: str) -> str:
+    """What the server keeps of a session token it must recognise later."""
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
 def hash_reset_token(token: str) -> str:

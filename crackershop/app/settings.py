@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from crackershop.app.models import Body, Url
 from crackershop.app.routing import Call, Reply, Route, ok
+from crackershop.app.uploads import Uploads, one, ref
 from crackershop.errors import ValidationFailed
 from crackershop.store.interfaces import IStore
 
@@ -31,7 +32,17 @@ def _amount(value: Optional[float]) -> Optional[float]:
     return value
 
 
-class AboutUsPart(Body):
+# what GET returns beside the values; a client may send it back unchanged
+READ_ONLY = frozenset({"_id", "createdAt", "updatedAt", "__v"})
+
+
+class Part(Body):
+    """One part of the settings document, as GET returns it."""
+
+    ignored = READ_ONLY
+
+
+class AboutUsPart(Part):
     title: Optional[Annotated[str, Field(max_length=200)]] = None
     description: Optional[Text] = None
     mission: Optional[Text] = None
@@ -39,7 +50,7 @@ class AboutUsPart(Body):
     image: Optional[Url] = None
 
 
-class ShippingPart(Body):
+class ShippingPart(Part):
     baseFee: Optional[float] = None
     freeShippingAbove: Optional[float] = None
     description: Optional[Text] = None
@@ -47,7 +58,7 @@ class ShippingPart(Body):
     check = field_validator("baseFee", "freeShippingAbove")(_amount)
 
 
-class FeesPart(Body):
+class FeesPart(Part):
     packagingFee: Optional[float] = None
     handlingFee: Optional[float] = None
     taxRate: Optional[float] = None
@@ -64,14 +75,23 @@ class FeesPart(Body):
         return value
 
 
-class OrderSettingsPart(Body):
+class OrderSettingsPart(Part):
     minimumOrderAmount: Optional[float] = None
     description: Optional[Text] = None
 
     check = field_validator("minimumOrderAmount")(_amount)
 
 
-class ContactPart(Body):
+def _coordinate(limit: float) -> Any:
+    def check(cls: Any, value: Optional[float]) -> Optional[float]:
+        if value is not None and (not math.isfinite(value) or abs(value) > limit):
+            raise ValueError(f"must be a number from -{limit:g} to {limit:g}")
+        return value
+
+    return classmethod(check)
+
+
+class ContactPart(Part):
     email: Optional[Short] = None
     phone: Optional[Annotated[str, Field(max_length=30)]] = None
     whatsapp: Optional[Annotated[str, Field(max_length=30)]] = None
@@ -79,9 +99,17 @@ class ContactPart(Body):
     website: Optional[Url] = None
     mapUrl: Optional[Url] = None
     hours: Optional[Short] = None
+    # where About Us puts the shop on a map; null when not set
+    latitude: Optional[float] = None
+    longitude: Optional[float] = None
+
+    check_latitude = field_validator("latitude")(_coordinate(90))
+    check_longitude = field_validator("longitude")(_coordinate(180))
 
 
 class SettingsBody(Body):
+    ignored = READ_ONLY
+
     aboutUs: Optional[AboutUsPart] = None
     shipping: Optional[ShippingPart] = None
     fees: Optional[FeesPart] = None
@@ -89,7 +117,7 @@ class SettingsBody(Body):
     contact: Optional[ContactPart] = None
 
 
-PART_BODIES: dict[str, type[Body]] = {
+PART_BODIES: dict[str, type[Part]] = {
     "about-us": AboutUsPart,
     "shipping": ShippingPart,
     "fees": FeesPart,
@@ -103,11 +131,15 @@ PART_FIELDS = {
 }
 
 
+# fields whose null means "not set" rather than a mistake
+NULLABLE = frozenset({"latitude", "longitude"})
+
+
 def _given(part: Body) -> dict[str, Any]:
     values = part.model_dump(exclude_unset=True)
-    nulls = sorted(k for k, v in values.items() if v is None)
+    nulls = sorted(k for k, v in values.items() if v is None and k not in NULLABLE)
     if nulls:
-        raise ValidationFailed("Validation failed", {k: "may not be null" for k in nulls})
+        raise ValidationFailed(None, {k: "may not be null" for k in nulls})
     return values
 
 
@@ -115,9 +147,13 @@ def public_settings(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != "__v"}
 
 
+ABOUT_IMAGE = ref("settings", "aboutUs")
+
+
 class SettingsHandlers:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: IStore, uploads: Uploads) -> None:
         self.store = store
+        self.uploads = uploads
 
     def routes(self) -> list[Route]:
         s = "/api/v1/settings"
@@ -173,14 +209,27 @@ class SettingsHandlers:
                 changes[name] = _given(part)
         if not any(changes.values()):
             raise ValidationFailed("Nothing to change", {"body": "give at least one setting"})
-        return ok(public_settings(await self.store.settings.update(changes)))
+        return ok(public_settings(await self._update(call, changes)))
+
+    async def _update(self, call: Call, changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Write the changes; the About Us image is referenced like any
+        document's image, so it is never deleted while shown."""
+        if "image" not in changes.get("aboutUs", {}):
+            return await self.store.settings.update(changes)
+        current = (await self.store.settings.get())["aboutUs"].get("image")
+        image = changes["aboutUs"]["image"]
+        async with self.uploads.editing(
+            call, "image", ABOUT_IMAGE, before=one(current), given=one(image)
+        ) as edit:
+            edit.uses = one(image)
+            return await self.store.settings.update(changes)
 
     def _put_part(self, name: str) -> Any:
         async def put(call: Call) -> Reply:
             values = _given(call.body)
             if not values:
                 raise ValidationFailed("Nothing to change", {"body": "give at least one setting"})
-            updated = await self.store.settings.update({name: values})
+            updated = await self._update(call, {name: values})
             return ok(public_settings(updated))
 
         return put

@@ -8,15 +8,17 @@ generated, never taken from the client; the files are served back at
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Optional
 
+import attr
+from bson import ObjectId
 from twisted.logger import Logger
 
 from crackershop.app.forms import UploadedFile
 from crackershop.app.routing import Call, Reply, Route
-from crackershop.errors import NotFound, ShopError, ValidationFailed
+from crackershop.errors import Forbidden, NotFound, ShopError, ValidationFailed
 from crackershop.store.uploads import IUploads
 
 log = Logger()
@@ -54,6 +56,22 @@ def _valid_name(name: str) -> bool:
     )
 
 
+def ref(kind: str, doc_id: object) -> str:
+    """How a document is named among a file's references."""
+    return f"{kind}:{doc_id}"
+
+
+def one(url: object) -> list[str]:
+    """A single-image field's URL as a list (empty when there is none)."""
+    return [url] if isinstance(url, str) and url else []
+
+
+@attr.s(auto_attribs=True)
+class ImageEdit:
+    added: list[str]
+    uses: list[str]
+
+
 class Uploads:
     def __init__(self, store: IUploads, public_url: str) -> None:
         self.store = store
@@ -82,9 +100,14 @@ class Uploads:
         name = url.rsplit(PREFIX, 1)[1]
         return name if _valid_name(name) else None
 
-    async def save(self, call: Call, field: str) -> list[str]:
-        """Check every file of the field, then store them all; their URLs.
-        Nothing is stored unless every file is an acceptable image."""
+    def names(self, urls: Iterable[object]) -> list[str]:
+        """The stored names behind those of these URLs that are ours."""
+        return sorted({n for n in (self.name_of(u) for u in urls) if n is not None})
+
+    async def save(self, call: Call, field: str, owner: Optional[ObjectId], ref: str) -> list[str]:
+        """Check every file of the field, then store them all, uploaded by
+        ``owner`` and used by ``ref``; their URLs. Nothing is stored unless
+        every file is an acceptable image."""
         files: Sequence[UploadedFile] = call.files.get(field, [])
         checked = []
         for upload in files:
@@ -98,44 +121,88 @@ class Uploads:
         try:
             for upload, (ext, mime) in checked:
                 name = f"{secrets.token_hex(16)}.{ext}"
-                await self.store.put(name, upload.data, mime)
+                await self.store.put(name, upload.data, mime, owner, [ref])
                 stored.append(name)
         except BaseException:
-            await self.discard_names(stored)
+            await self._quietly(self.store.delete(stored), len(stored))
             raise
         return [self.url(name, base_url(call)) for name in stored]
 
-    @asynccontextmanager
-    async def attached(self, call: Call, field: str) -> AsyncIterator[list[str]]:
-        """Store the field's images for the block; if the block fails (the
-        write they belong to did not happen), delete them again."""
-        added = await self.save(call, field)
-        try:
-            yield added
-        except BaseException:
-            await self.discard(added)
-            raise
-
-    async def replaced(self, before: Iterable[object], after: Iterable[object]) -> None:
-        """Delete the images a write stopped using."""
-        await self.discard(set(before) - set(after))
-
-    async def discard(self, urls: Iterable[object]) -> None:
-        """Delete the files behind those of these URLs that are ours."""
-        names = [n for n in (self.name_of(u) for u in urls) if n is not None]
-        await self.discard_names(names)
-
-    async def discard_names(self, names: Sequence[str]) -> None:
-        if not names:
-            return
-        try:
-            await self.store.delete(names)
-        except ShopError as e:
-            log.warn(
-                "could not delete {count} unused upload(s): {error}",
-                count=len(names),
-                error=e.message,
+    async def use(self, urls: Sequence[str], ref: str, owner: Optional[ObjectId] = None) -> None:
+        """Record that ``ref`` uses these URLs' files. With ``owner`` (a
+        user's own avatar), a file of ours must be one the owner uploaded
+        and any other URL must be an external https one."""
+        names = self.names(urls)
+        if owner is not None:
+            for url in urls:
+                if self.name_of(url) is None and not str(url).startswith("https://"):
+                    raise ValidationFailed(
+                        "An image must be one you uploaded or an https:// address",
+                        {"avatar": "must be an image you uploaded or an https URL"},
+                    )
+            uploaded = await self.store.owners(names)
+            if any(uploaded.get(n) != owner for n in names):
+                raise Forbidden(
+                    "You can only use an image you uploaded yourself",
+                    {"avatar": "is not an image you uploaded"},
+                )
+        found = await self.store.attach(names, ref)
+        missing = sorted(set(names) - found)
+        if missing:
+            await self._release_names(sorted(found), ref)
+            raise ValidationFailed(
+                "An image you referred to no longer exists; upload it again",
+                {"images": f"no such uploaded file: {missing[0]}"},
             )
+
+    @asynccontextmanager
+    async def editing(
+        self,
+        call: Call,
+        field: str,
+        ref: str,
+        before: Iterable[object] = (),
+        given: Sequence[str] = (),
+        owner: Optional[ObjectId] = None,
+        own_only: bool = False,
+    ) -> AsyncIterator[ImageEdit]:
+        """Around a write that makes the document ``ref`` use images: the
+        ``given`` URLs it did not use ``before`` are checked and referenced,
+        the field's files are stored (``edit.added``), then the block sets
+        ``edit.uses`` to what the document uses once written. After the
+        write, the images it stopped using are released; if the write
+        fails, what this edit referenced or stored is released instead."""
+        had = {u for u in before if isinstance(u, str)}
+        new = [u for u in given if u not in had]
+        await self.use(new, ref, owner if own_only else None)
+        try:
+            added = await self.save(call, field, owner, ref)
+        except BaseException:
+            await self.release(new, ref)
+            raise
+        edit = ImageEdit(added, sorted(had))
+        try:
+            yield edit
+        except BaseException:
+            await self.release([*new, *added], ref)
+            raise
+        await self.release(sorted((had | set(new) | set(added)) - set(edit.uses)), ref)
+
+    async def release(self, urls: Iterable[object], ref: str) -> None:
+        """``ref`` no longer uses these URLs' files; those nothing else
+        uses are deleted. A failure to release is logged (a file is left
+        behind, never one that is still used)."""
+        await self._release_names(self.names(urls), ref)
+
+    async def _release_names(self, names: Sequence[str], ref: str) -> None:
+        if names:
+            await self._quietly(self.store.release(names, ref), len(names))
+
+    async def _quietly(self, work: Awaitable[object], count: int) -> None:
+        try:
+            await work
+        except ShopError as e:
+            log.warn("could not release {count} upload(s): {error}", count=count, error=e.message)
 
     async def serve(self, call: Call) -> Reply:
         name = call.params.get("name", "")

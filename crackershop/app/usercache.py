@@ -15,7 +15,6 @@ kept. ``ttl`` 0 reads the record on every request.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from typing import Any, Optional
 
 from bson import ObjectId
@@ -25,6 +24,8 @@ from zope.interface import implementer
 from crackershop.store.interfaces import Document, IStore, IUsers
 
 MAX_ENTRIES = 10_000
+# the IUsers methods that change a user (their first argument is its id)
+WRITES = frozenset({"update", "delete", "add_address", "set_default_address", "remove_address"})
 
 
 class UserCache:
@@ -72,23 +73,18 @@ class _ForgettingUsers:
         self._cache = cache
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._users, name)
+        method = getattr(self._users, name)
+        if name not in WRITES:
+            return method
 
-    async def update(
-        self, user_id: ObjectId, changes: Mapping[str, Any], inc: Optional[Mapping[str, int]] = None
-    ) -> Optional[Document]:
-        self._cache.forget(user_id)
-        try:
-            return await self._users.update(user_id, changes, inc)
-        finally:
+        async def write(user_id: ObjectId, *args: Any, **kwargs: Any) -> Any:
             self._cache.forget(user_id)
+            try:
+                return await method(user_id, *args, **kwargs)
+            finally:
+                self._cache.forget(user_id)
 
-    async def delete(self, user_id: ObjectId) -> bool:
-        self._cache.forget(user_id)
-        try:
-            return await self._users.delete(user_id)
-        finally:
-            self._cache.forget(user_id)
+        return write
 
 
 @implementer(IStore)

@@ -7,14 +7,16 @@ import builtins
 from crackershop.app.models import UserAdminUpdateBody
 from crackershop.app.queries import page_args
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
+from crackershop.app.uploads import Uploads, one, ref
 from crackershop.app.views import public_user
 from crackershop.errors import Conflict, NotFound
 from crackershop.store.interfaces import IStore
 
 
 class UserHandlers:
-    def __init__(self, store: IStore) -> None:
+    def __init__(self, store: IStore, uploads: Uploads) -> None:
         self.store = store
+        self.uploads = uploads
 
     def routes(self) -> builtins.list[Route]:
         p = "/api/v1/users"
@@ -76,6 +78,8 @@ class UserHandlers:
         user_id = call.object_id("id", "User")
         if user_id == call.require_user()["_id"]:
             raise Conflict("You cannot delete your own account")
-        if not await self.store.users.delete(user_id):
+        user = await self.store.users.get(user_id)
+        if user is None or not await self.store.users.delete(user_id):
             raise NotFound("User not found")
+        await self.uploads.release(one(user.get("avatar")), ref("user", user_id))
         return ok({})

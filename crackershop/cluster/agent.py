@@ -6,11 +6,8 @@ guards. What it serves is given to it (:mod:`crackershop.cluster.worker`).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import signal
-import sys
 from typing import Any, Callable, Optional
 
 from twisted.internet.defer import Deferred
@@ -28,19 +25,7 @@ from crackershop.cluster.serving import Balance, Connections, adopt, with_header
 log = Logger()
 
 HEARTBEAT = 1.0
-PR_SET_PDEATHSIG = 1
 EXIT_BOOT_FAILED = 3
-
-
-def set_parent_death_signal(signum: int = signal.SIGTERM) -> bool:
-    """Ask Linux to signal this process when its parent dies (prctl)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return bool(libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
 
 
 class ControlProtocol(Protocol):
@@ -112,6 +97,9 @@ class Agent:
         self._closed = False
         self._heartbeat = LoopingCall(self._beat)
         self._heartbeat.clock = reactor
+        # How many workers the cluster runs, as the master last said.
+        self.workers = 1
+        self.on_workers: Callable[[int], None] = lambda count: None
 
     def open_channel(self) -> None:
         from twisted.internet.stdio import StandardIO
@@ -169,8 +157,14 @@ class Agent:
         self.send(encode({"t": "hb", "stats": stats}))
 
     def received(self, message: dict[str, Any]) -> None:
-        if message.get("t") == "drain":
+        kind = message.get("t")
+        if kind == "drain":
             self.drain()
+        elif kind == "workers":
+            count = message.get("n")
+            if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+                self.workers = count
+                self.on_workers(count)
 
     def orphaned(self, why: str) -> None:
         if not self._draining and not self._stopping:

@@ -7,7 +7,9 @@ Messages are JSON objects, one per line, with a ``t`` field:
 
 worker -> master: ``ready``, ``hb`` (heartbeat with stats), ``log`` (a
 twisted.logger event as JSON), ``fatal`` (why it cannot boot).
-master -> worker: ``drain`` (stop accepting, finish, exit).
+master -> worker: ``drain`` (stop accepting, finish, exit), ``workers`` (how
+many workers the cluster runs, ``n``: sent when a worker starts and whenever
+the count changes).
 """
 
 from __future__ import annotations

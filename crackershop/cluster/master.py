@@ -206,6 +206,9 @@ class Master(MultiService):
             row.update(self._figures(row.get("pid")))
         self._figures.forget({r["pid"] for r in rows if r.get("pid")})
         summary["workers"] = rows
+        summary["children"] = [
+            child.describe() for child in (self.embedded, self.redis) if child is not None
+        ]
         return summary
 
     def stop(self) -> dict[str, Any]:

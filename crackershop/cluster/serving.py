@@ -1,6 +1,7 @@
 """A worker's side of serving: adopting the shared socket with a cap on
-accepts per wakeup, tracking HTTP connections so the worker can drain, and
-the development header naming the worker. Generic twisted.web, no app code.
+accepts per wakeup, watching the site's HTTP connections so the worker can
+drain, and the development header naming the worker. Generic twisted.web,
+no app code.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+from zope.interface import implementer
 
 from crackershop.cluster.board import AcceptBoard
+from crackershop.connection import IConnectionWatcher
 
 # Twisted accepts up to 100 (and growing) connections per wakeup; a worker
 # woken first would take a whole burst. Capping that alone is not enough: the
@@ -101,34 +104,57 @@ def adopt(
     return port
 
 
+class Activity:
+    """What draining needs to know of one connection."""
+
+    __slots__ = ("last_active", "used")
+
+    def __init__(self, now: float) -> None:
+        self.last_active = now
+        self.used = False
+
+
+@implementer(IConnectionWatcher)
 class Connections:
     """The site's open HTTP connections; :meth:`drain` closes them as they
-    finish and fires when none is left."""
+    finish and fires when none is left.
+
+    It watches the site's own channels (through the site's connection
+    limits) and sets their drain flag; it never replaces the channel, so
+    header limits and error answers are the site's in every mode."""
 
     def __init__(self, clock: IReactorTime) -> None:
         self.clock = clock
-        self.open: set[TrackedChannel] = set()
-        self.draining = False
+        self.open: dict[Any, Activity] = {}
+        self.limits: Any = None
         self._unused_until = 0.0
         self.served = 0
         self.changed: Callable[[], None] = lambda: None
         self._drained: list[Deferred[None]] = []
         self._tick: Any = None
 
+    @property
+    def draining(self) -> bool:
+        return bool(self.limits is not None and self.limits.draining)
+
     def install(self, site: Site) -> None:
-        def channel() -> TrackedChannel:
-            return TrackedChannel(self)
+        """Watch ``site``'s connections; it must carry ``limits`` (a
+        :class:`~crackershop.connection.ConnectionLimits`) that its channels obey."""
+        limits = getattr(site, "limits", None)
+        if limits is None:
+            raise TypeError("the site has no connection limits to watch its connections by")
+        limits.watcher = self
+        self.limits = limits
 
-        site.protocol = channel  # type: ignore[assignment]
-
-    def idle(self) -> Iterable[TrackedChannel]:
+    def idle(self) -> Iterable[Any]:
         return [c for c in self.open if not c.requests]
 
     def drain(self, grace: float = 5.0) -> Deferred[None]:
-        self.draining = True
+        if self.limits is not None:
+            self.limits.draining = True
         self._unused_until = self.clock.seconds() + grace * DRAIN_UNUSED
         for channel in self.open:
-            channel.close_after_response()
+            close_after_response(channel)
         d: Deferred[None] = Deferred()
         self._drained.append(d)
         self._check()
@@ -138,8 +164,9 @@ class Connections:
         self._tick = None
         now = self.clock.seconds()
         for channel in self.idle():
-            if channel.used:
-                if now - channel.last_active >= DRAIN_IDLE:
+            activity = self.open[channel]
+            if activity.used:
+                if now - activity.last_active >= DRAIN_IDLE:
                     channel.loseConnection()
             elif now >= self._unused_until:
                 channel.loseConnection()
@@ -150,54 +177,38 @@ class Connections:
             return
         self._tick = self.clock.callLater(DRAIN_TICK, self._check)
 
-    def opened(self, channel: TrackedChannel) -> None:
-        self.open.add(channel)
+    # -- IConnectionWatcher, called by the site's channels
+
+    def opened(self, channel: Any) -> None:
+        self.open[channel] = Activity(self.clock.seconds())
         self.changed()
 
-    def closed(self, channel: TrackedChannel) -> None:
-        self.open.discard(channel)
-        self.changed()
+    def received(self, channel: Any) -> None:
+        activity = self.open.get(channel)
+        if activity is not None:
+            activity.used = True
+            activity.last_active = self.clock.seconds()
+
+    def answered(self, channel: Any) -> None:
+        self.served += 1
+        activity = self.open.get(channel)
+        if activity is not None:
+            activity.last_active = self.clock.seconds()
+
+    def closed(self, channel: Any) -> None:
+        if self.open.pop(channel, None) is not None:
+            self.changed()
 
 
-class TrackedChannel(HTTPChannel):
-    def __init__(self, connections: Connections) -> None:
-        super().__init__()
-        self.connections = connections
-        self.last_active = connections.clock.seconds()
-        self.used = False
-
-    def connectionMade(self) -> None:
-        self.connections.opened(self)
-        super().connectionMade()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.used = True
-        self.last_active = self.connections.clock.seconds()
-        super().dataReceived(data)
-
-    def checkPersistence(self, request: Any, version: bytes) -> bool:
-        if self.connections.draining:
+def close_after_response(channel: HTTPChannel) -> None:
+    """Requests already in flight on ``channel`` end the connection (and say
+    so if they can)."""
+    if not channel.requests:
+        return
+    channel.persistent = False
+    for request in channel.requests:
+        if not request.startedWriting:
             request.responseHeaders.setRawHeaders(b"connection", [b"close"])
-            return False
-        return bool(super().checkPersistence(request, version))
-
-    def close_after_response(self) -> None:
-        """Requests already in flight end the connection (and say so if they can)."""
-        if not self.requests:
-            return
-        self.persistent = False
-        for request in self.requests:
-            if not request.startedWriting:
-                request.responseHeaders.setRawHeaders(b"connection", [b"close"])
-
-    def requestDone(self, request: Any) -> None:
-        self.last_active = self.connections.clock.seconds()
-        self.connections.served += 1
-        super().requestDone(request)
-
-    def connectionLost(self, reason: Any = None) -> None:
-        self.connections.closed(self)
-        super().connectionLost(reason)
 
 
 class HeaderResource(Resource):

@@ -15,11 +15,11 @@ from typing import Any, Optional
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from crackershop.childexec import set_parent_death_signal
     from crackershop.cluster.agent import (
         Agent,
         check_parent,
         install_signals,
-        set_parent_death_signal,
     )
     from crackershop.cluster.channel import (
         FAMILY_ENV,
@@ -62,17 +62,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         [FilteringLogObserver(agent.observer(), [predicate])], redirectStandardIO=False
     )
     install_signals(agent)
-    reactor.callWhenRunning(agent.boot, lambda: _serving(reactor, config))  # type: ignore[attr-defined]
+    reactor.callWhenRunning(agent.boot, lambda: _serving(reactor, config, agent))  # type: ignore[attr-defined]
     reactor.callWhenRunning(record_memory, reactor, agent.worker_id)  # type: ignore[attr-defined]
     reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined,call-arg]
     return agent.exit_code
 
 
-def _serving(reactor: Any, config: Any) -> Any:
+def _serving(reactor: Any, config: Any, agent: Any) -> Any:
     """The worker's database pool and site, once the database answers."""
     from twisted.internet.defer import Deferred
 
     from crackershop.config import mask_uri
+    from crackershop.ratelimit import make_limiting
     from crackershop.runtime import database_service
     from crackershop.site import make_site
     from crackershop.store.reservations import RepairService
@@ -92,7 +93,11 @@ def _serving(reactor: Any, config: Any) -> Any:
         except Exception as e:
             where = mask_uri(config.mongo_uri)
             raise RuntimeError(f"the database at {where} does not answer: {e}") from e
-        return make_site(reactor, config, store)
+        limiting = make_limiting(reactor, config)
+        # While Redis is away, each worker allows its share of every limit.
+        limiting.divide(agent.workers)
+        agent.on_workers = limiting.divide
+        return make_site(reactor, config, store, limiting)
 
     return Deferred.fromCoroutine(ready())
 

@@ -29,6 +29,14 @@ class Limiting:
     guards: Sequence[Any] = ()
     readiness: Sequence[Callable[[], Any]] = ()
 
+    def divide(self, parts: int) -> None:
+        """While Redis does not answer, this process allows 1/``parts`` of
+        every limit (a cluster worker is told how many workers there are)."""
+        from crackershop.ratelimit.redis import RedisLimiter
+
+        if isinstance(self.limiter, RedisLimiter):
+            self.limiter.share = max(1, parts)
+
 
 def policies(config: Config) -> Policies:
     window = config.rate_limit_window_ms / 1000

@@ -44,6 +44,9 @@ class IUsers(Interface):
     async def by_email(email: str) -> Optional[Document]:
         """The user with this (lower-cased) email, or None."""
 
+    async def by_ids(ids: Sequence[ObjectId]) -> builtins.list[Document]:
+        """The users among these ids."""
+
     async def by_reset_token(token_hash: str, now: Any) -> Optional[Document]:
         """The user whose unexpired reset token has this hash, or None."""
 
@@ -57,6 +60,23 @@ class IUsers(Interface):
 
     async def list(page: int, limit: int) -> Page:
         """Users newest first."""
+
+    async def add_address(
+        user_id: ObjectId, entry: Mapping[str, Any], limit: int
+    ) -> Optional[Document]:
+        """Append a saved address in one atomic write; it becomes the default
+        when ``entry["isDefault"]`` or when no address is the default yet (the
+        others stop being it). The updated user; None if the user is missing
+        or already has ``limit`` addresses."""
+
+    async def set_default_address(user_id: ObjectId, address_id: ObjectId) -> Optional[Document]:
+        """Make one saved address the only default, atomically; the updated
+        user, or None if the user has no such address."""
+
+    async def remove_address(user_id: ObjectId, address_id: ObjectId) -> Optional[Document]:
+        """Remove a saved address atomically (the first one left becomes the
+        default if it was); the updated user, or None if there was no such
+        address."""
 
     async def ids_with_role(
         role: str, after: Optional[ObjectId], limit: int
@@ -213,7 +233,13 @@ class IOrders(Interface):
 
     async def unfinished(before: Any) -> builtins.list[Document]:
         """Orders last changed before ``before`` that still hold or owe stock:
-        being placed (Reserving/Failed), or Cancelled without their stock back."""
+        being placed (Reserving/Failed), or Cancelled without their stock back.
+
+        An order whose ``expireAt`` has passed is gone (a TTL index)."""
+
+    async def expire_released(expire_at: Any) -> int:
+        """Give released Failed orders without an ``expireAt`` (left by
+        earlier versions) this one; how many."""
 
 
 class IStock(Interface):
@@ -254,6 +280,10 @@ class IIdempotency(Interface):
 
     async def complete(record_id: ObjectId, status: int, body: str) -> None:
         """Store the response of a finished request."""
+
+    async def mark_unknown(record_id: ObjectId) -> None:
+        """Note on a running record that its request ended not knowing
+        whether its order was placed (``unknown: True``)."""
 
     async def drop(record_id: ObjectId, running_only: bool) -> bool:
         """Remove a record (only while running, if asked); whether removed."""

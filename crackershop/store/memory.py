@@ -121,6 +121,10 @@ class MemoryUsers(_Collection):
         found = self._select(lambda d: d.get("email") == email)
         return found[0] if found else None
 
+    async def by_ids(self, ids: Sequence[ObjectId]) -> builtins.list[Document]:
+        wanted = set(ids)
+        return self._select(lambda d: d["_id"] in wanted)
+
     async def by_reset_token(self, token_hash: str, now: Any) -> Optional[Document]:
         found = self._select(
             lambda d: (
@@ -153,6 +157,54 @@ class MemoryUsers(_Collection):
             and (after is None or d["_id"] > after)
         )
         return ids[:limit]
+
+    def _addresses(
+        self, user_id: ObjectId, change: Callable[[list[Document]], Optional[list[Document]]]
+    ) -> Optional[Document]:
+        doc = self.docs.get(user_id)
+        if doc is None:
+            return None
+        changed = change(copy.deepcopy(list(doc.get("addresses") or [])))
+        if changed is None:
+            return None
+        return self._update(user_id, {"addresses": changed})
+
+    async def add_address(
+        self, user_id: ObjectId, entry: Mapping[str, Any], limit: int
+    ) -> Optional[Document]:
+        def add(addresses: list[Document]) -> Optional[list[Document]]:
+            if len(addresses) >= limit:
+                return None
+            default = bool(entry.get("isDefault")) or not any(
+                a.get("isDefault") is True for a in addresses
+            )
+            kept = [
+                {**a, "isDefault": a.get("isDefault") is True and not default} for a in addresses
+            ]
+            return [*kept, {**entry, "isDefault": default}]
+
+        return self._addresses(user_id, add)
+
+    async def set_default_address(
+        self, user_id: ObjectId, address_id: ObjectId
+    ) -> Optional[Document]:
+        def choose(addresses: list[Document]) -> Optional[list[Document]]:
+            if not any(a.get("_id") == address_id for a in addresses):
+                return None
+            return [{**a, "isDefault": a.get("_id") == address_id} for a in addresses]
+
+        return self._addresses(user_id, choose)
+
+    async def remove_address(self, user_id: ObjectId, address_id: ObjectId) -> Optional[Document]:
+        def remove(addresses: list[Document]) -> Optional[list[Document]]:
+            kept = [a for a in addresses if a.get("_id") != address_id]
+            if len(kept) == len(addresses):
+                return None
+            if kept and not any(a.get("isDefault") is True for a in kept):
+                kept[0] = {**kept[0], "isDefault": True}
+            return kept
+
+        return self._addresses(user_id, remove)
 
     async def list(self, page: int, limit: int) -> Page:
         docs = _sorted(self.docs.values(), [("createdAt", -1)])

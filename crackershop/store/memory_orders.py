@@ -48,10 +48,17 @@ def _newest(docs: builtins.list[Document]) -> builtins.list[Document]:
 
 @implementer(IOrders)
 class MemoryOrders(_Collection):
+    def _expire(self) -> None:
+        """What MongoDB's TTL monitor does: drop documents past ``expireAt``."""
+        now = self._now()
+        for doc_id in [k for k, d in self.docs.items() if d.get("expireAt", now) < now]:
+            del self.docs[doc_id]
+
     async def insert(self, doc: Mapping[str, Any]) -> Document:
         return self._insert(doc)
 
     async def get(self, order_id: ObjectId) -> Optional[Document]:
+        self._expire()
         return self._get(order_id)
 
     async def for_user(self, user_id: ObjectId) -> builtins.list[Document]:
@@ -60,6 +67,7 @@ class MemoryOrders(_Collection):
         )
 
     async def list(self, page: int, limit: int, status: Optional[str]) -> Page:
+        self._expire()
         docs = _newest(
             self._select(
                 lambda d: (
@@ -75,6 +83,7 @@ class MemoryOrders(_Collection):
     async def transition(
         self, order_id: ObjectId, current: str, changes: Mapping[str, Any]
     ) -> bool:
+        self._expire()
         doc = self.docs.get(order_id)
         if doc is None or doc.get("orderStatus") != current:
             return False
@@ -88,6 +97,8 @@ class MemoryOrders(_Collection):
         return self._delete(order_id)
 
     async def unfinished(self, before: Any) -> builtins.list[Document]:
+        self._expire()
+
         def owes(d: Document) -> bool:
             status = d.get("orderStatus")
             return (
@@ -97,6 +108,16 @@ class MemoryOrders(_Collection):
             ) and d["updatedAt"] < before
 
         return _sorted(self._select(owes), [("updatedAt", 1)])
+
+    async def expire_released(self, expire_at: Any) -> int:
+        found = [
+            d
+            for d in self.docs.values()
+            if d.get("orderStatus") == FAILED and d.get("released") is True and "expireAt" not in d
+        ]
+        for doc in found:
+            doc["expireAt"] = expire_at
+        return len(found)
 
 
 @implementer(IStock)
@@ -177,6 +198,11 @@ class MemoryIdempotency(_Collection):
 
     async def complete(self, record_id: ObjectId, status: int, body: str) -> None:
         self._update(record_id, {"state": "done", "status": status, "body": body})
+
+    async def mark_unknown(self, record_id: ObjectId) -> None:
+        doc = self.docs.get(record_id)
+        if doc is not None and doc.get("state") == "running":
+            self._update(record_id, {"unknown": True})
 
     async def drop(self, record_id: ObjectId, running_only: bool) -> bool:
         doc = self.docs.get(record_id)

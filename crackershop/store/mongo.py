@@ -30,6 +30,7 @@ _Pinger.noisy = False
 
 # Unauthorized, AuthenticationFailed
 NOT_AUTHORIZED = (13, 18)
+NAMESPACE_EXISTS = 48
 
 CODEC: CodecOptions[Any] = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
 
@@ -152,6 +153,7 @@ class Repository:
     def __init__(self, mongo: Mongo) -> None:
         self.mongo = mongo
         self.coll = mongo.collection(self.name)
+        self._created = False
 
     async def _insert(self, doc: Mapping[str, Any]) -> Document:
         stamped = dict(doc)
@@ -205,7 +207,21 @@ class Repository:
         n: int = await self.mongo.run(lambda: self.coll.count_documents(filter))
         return n
 
+    async def _create_collection(self) -> None:
+        """Create the collection unless it exists. An index is only ever
+        built on an existing collection: the embedded database stops
+        taking writes when a createIndexes that creates its collection
+        races with an insert that creates it too."""
+        try:
+            await self.mongo.run(lambda: self.mongo.db.command("create", self.name))
+        except OperationFailure as e:
+            if e.code != NAMESPACE_EXISTS:
+                raise
+
     async def _index(self, keys: Sequence[tuple[str, int]], **options: Any) -> None:
+        if not self._created:
+            await self._create_collection()
+            self._created = True
         try:
             await self.mongo.run(lambda: self.coll.create_index(order_by(keys), **options))
         except OperationFailure as e:

@@ -85,11 +85,20 @@ class MongoOrders(Repository):
             limit=500,
         )
 
+    async def expire_released(self, expire_at: Any) -> int:
+        filter = {"orderStatus": FAILED, "released": True, "expireAt": {"$exists": False}}
+        result = await self.mongo.run(
+            lambda: self.coll.update_many(filter, {"$set": {"expireAt": expire_at}})
+        )
+        return int(result.modified_count)
+
     async def ensure_indexes(self) -> None:
         await self._index([("user", 1), ("createdAt", -1)])
         await self._index([("orderStatus", 1), ("createdAt", -1)])
         await self._index([("createdAt", -1)])
         await self._index([("orderStatus", 1), ("updatedAt", 1)])
+        # only failed placements have expireAt (reservations.Reservations._abandon)
+        await self._index([("expireAt", 1)], expireAfterSeconds=0)
 
 
 @implementer(IStock)
@@ -176,6 +185,9 @@ class MongoIdempotency(Repository):
 
     async def complete(self, record_id: ObjectId, status: int, body: str) -> None:
         await self._update({"_id": record_id}, {"state": "done", "status": status, "body": body})
+
+    async def mark_unknown(self, record_id: ObjectId) -> None:
+        await self._update({"_id": record_id, "state": "running"}, {"unknown": True})
 
     async def drop(self, record_id: ObjectId, running_only: bool) -> bool:
         filter: dict[str, Any] = {"_id": record_id}

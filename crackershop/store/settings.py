@@ -19,8 +19,6 @@ from crackershop.store.mongo import Repository, now_utc
 # find it missing both insert this id, and the second one's insert fails.
 SETTINGS_ID = ObjectId("000000000000000000000001")
 
-PARTS = ("aboutUs", "shipping", "fees", "orderSettings", "contact")
-
 DEFAULTS: dict[str, dict[str, Any]] = {
     "aboutUs": {
         "title": "About CrackerShop",
@@ -32,7 +30,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "shipping": {"baseFee": 50, "freeShippingAbove": 500, "description": ""},
     "fees": {"packagingFee": 0, "handlingFee": 0, "taxRate": 0, "description": ""},
     "orderSettings": {"minimumOrderAmount": 100, "description": ""},
-    "contact": {"email": "", "phone": "", "address": ""},
+    "contact": {"email": "", "phone": "", "address": "", "latitude": None, "longitude": None},
 }
 
 
@@ -42,7 +40,13 @@ def with_defaults(doc: Optional[Mapping[str, Any]]) -> Document:
     merged: Document = dict(doc or {})
     for part, defaults in DEFAULTS.items():
         given = merged.get(part)
-        merged[part] = {**defaults, **(given if isinstance(given, Mapping) else {})}
+        values = given if isinstance(given, Mapping) else {}
+        # a null where a default exists reads as the default: the admin
+        # screens call .toString() on these numbers
+        merged[part] = {
+            **defaults,
+            **{k: v for k, v in values.items() if v is not None or defaults.get(k) is None},
+        }
     return merged
 
 

@@ -61,17 +61,21 @@ def test_concurrent_payments_for_one_month(server: Server, admin: str) -> None:
     assert codes == [201] + [409] * 7
     with server.client() as c:
         mine = c.get("/api/v1/chit/my", headers=bearer(token)).json()["data"][0]
-        assert mine["monthsPaid"] == 1 and mine["totalPaid"] == 50
+        # the enrolment recorded at approval, and month 3 once
+        assert mine["monthsPaid"] == 2 and mine["totalPaid"] == 100
         people = c.get(
             f"/api/v1/chit/schemes/{scheme['_id']}/participants", headers=bearer(admin)
         ).json()["data"]
+        due = people[0].pop("nextDueDate")
+        assert isinstance(due, str) and isinstance(people[0].pop("daysRemaining"), int)
         assert people == [
             {
                 "id": uid,
                 "name": "R",
                 "email": member["data"]["email"],
-                "paidMonths": 1,
-                "pending": 11,
+                "mobileNumber": "9876543210",
+                "paidMonths": 2,
+                "pending": 10,
                 "status": "Active",
             }
         ]

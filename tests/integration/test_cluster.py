@@ -283,24 +283,3 @@ def test_port_in_use_stops_the_master(tmp_path: Path) -> None:
     assert code != 0
     assert f"cannot listen on 127.0.0.1:{port}" in server.output()
     assert "started worker" not in server.output()
-
-
-def test_workers_exit_when_the_master_is_killed(tmp_path: Path, secantus: Secantus) -> None:
-    """SIGKILL to the master: its workers notice and exit on their own."""
-    server = Server(tmp_path, env={"MONGO_URI": secantus.uri + "/cluster"}, args=CLUSTER)
-    all_ready(server)
-    pids = list(workers(server))
-    server.signal(signal.SIGKILL)
-    server.stop()
-
-    def gone() -> bool:
-        return not any(
-            psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids
-        )
-
-    try:
-        wait_until(gone, 10, "orphaned workers to exit")
-    finally:
-        for pid in pids:
-            if psutil.pid_exists(pid):
-                psutil.Process(pid).kill()

@@ -97,19 +97,23 @@ def test_old_backend_token_keeps_working(server: Server) -> None:
 
 def test_blocking_deleting_and_password_change_revoke_tokens(server: Server, admin: str) -> None:
     """A blocked user is refused at once (403); a password change revokes the
-    tokens issued before it (401) but not the new one; a deleted user's token is 401."""
+    other sessions' tokens (401) but not the one that made it nor the new one;
+    a deleted user's token is 401."""
     with server.client() as c:
         email = unique("revoked") + "@example.com"
         body = register(c, email)
-        old, uid = body["token"], body["data"]["_id"]
+        mine, uid = body["token"], body["data"]["_id"]
+        login = c.post("/api/v1/auth/login", json={"email": email, "password": "password123"})
+        old = login.json()["token"]
         r = c.put(
             "/api/v1/auth/change-password",
             json={"currentPassword": "password123", "newPassword": "password456"},
-            headers=bearer(old),
+            headers=bearer(mine),
         )
         assert r.status_code == 200, r.text
         new = r.json()["token"]
         assert c.get("/api/v1/auth/me", headers=bearer(old)).status_code == 401
+        assert c.get("/api/v1/auth/me", headers=bearer(mine)).status_code == 200
         assert c.get("/api/v1/auth/me", headers=bearer(new)).status_code == 200
         r = c.put(f"/api/v1/users/{uid}", json={"status": "Blocked"}, headers=bearer(admin))
         assert r.status_code == 200, r.text

@@ -6,12 +6,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pymongo
+import pytest
 import pytest_twisted
 from bson import ObjectId
+from twisted.internet import reactor
 from twisted.internet.defer import DeferredList, ensureDeferred
 
 from crackershop.store.interfaces import IStore
+from crackershop.store.reservations import InsufficientStock, Reservations
 from tests.integration.test_store_contract import store  # noqa: F401 (the fixture)
+from tests.support import Secantus
 
 
 @pytest_twisted.ensureDeferred
@@ -107,3 +112,84 @@ async def test_idempotency_records(store: IStore) -> None:  # noqa: F811
     assert not await store.idempotency.drop(seen["_id"], running_only=True)
     assert await store.idempotency.drop(seen["_id"], running_only=False)
     assert await store.idempotency.claim({**record, "_id": ObjectId()}) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_orders_past_their_expiry_are_removed(
+    store: IStore,  # noqa: F811
+    secantus: Secantus,
+) -> None:
+    """An order whose expireAt has passed goes away (a TTL index); one with a
+    later expireAt, or none, stays."""
+    now = datetime.now(timezone.utc)
+    base = {"user": ObjectId(), "orderStatus": "Failed", "released": True, "orderItems": []}
+    gone = await store.orders.insert({**base, "expireAt": now - timedelta(seconds=1)})
+    later = await store.orders.insert({**base, "expireAt": now + timedelta(hours=1)})
+    placed = await store.orders.insert({**base, "orderStatus": "Requested", "released": None})
+    # the database's TTL monitor, run now rather than on its minute
+    with pymongo.MongoClient(secantus.uri, directConnection=True) as client:
+        client.admin.command("secantusAdmin.pruneTtl")
+    assert await store.orders.get(gone["_id"]) is None
+    assert await store.orders.get(later["_id"]) is not None
+    assert await store.orders.get(placed["_id"]) is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_refused_placement_expires_and_the_sweep_still_works(store: IStore) -> None:  # noqa: F811
+    """A refused order is left Failed, released, hidden, with an expireAt an
+    hour on; the repair sweep still finds the stuck ones it must release."""
+    product = await store.products.create({"name": "Rocket", "price": 10.0, "quantity": 2})
+    reservations = Reservations(store, reactor, repair_after=60)
+    order = {
+        "_id": ObjectId(),
+        "user": ObjectId(),
+        "orderItems": [{"product": product["_id"], "qty": 3}],
+    }
+    with pytest.raises(InsufficientStock):
+        await reservations.place(order, {product["_id"]: product})
+    failed = await store.orders.get(order["_id"])
+    assert failed is not None and failed["orderStatus"] == "Failed" and failed["released"]
+    kept = failed["expireAt"] - failed["updatedAt"]
+    assert timedelta(minutes=59) < kept <= timedelta(hours=1)
+    assert (await store.orders.list(1, 10, None)).total == 0
+    # a placement that died holding stock is still released by the sweep
+    stuck = {**order, "_id": ObjectId(), "orderItems": [{"product": product["_id"], "qty": 1}]}
+    old = datetime.now(timezone.utc) - timedelta(minutes=5)
+    await store.orders.insert({**stuck, "orderStatus": "Reserving", "updatedAt": old})
+    assert await store.stock.reserve(product["_id"], 1, stuck["_id"])
+    assert (await reservations.repair())["released"] == 1
+    assert await store.stock.available(product["_id"]) == 2
+    released = await store.orders.get(stuck["_id"])
+    assert released is not None and released["expireAt"] > datetime.now(timezone.utc)
+
+
+@pytest_twisted.ensureDeferred
+async def test_released_failed_orders_without_expiry_get_one(store: IStore) -> None:  # noqa: F811
+    """expire_released dates only released Failed orders that have no expireAt."""
+    at = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    base = {"user": ObjectId(), "orderItems": []}
+    old = await store.orders.insert({**base, "orderStatus": "Failed", "released": True})
+    holding = await store.orders.insert({**base, "orderStatus": "Failed", "released": False})
+    placed = await store.orders.insert({**base, "orderStatus": "Requested"})
+    assert await store.orders.expire_released(at) == 1
+    assert await store.orders.expire_released(at) == 0
+    assert (await store.orders.get(old["_id"]))["expireAt"] == at  # type: ignore[index]
+    for doc in (holding, placed):
+        assert "expireAt" not in (await store.orders.get(doc["_id"]) or {})
+
+
+@pytest_twisted.ensureDeferred
+async def test_idempotency_record_marked_unknown(store: IStore) -> None:  # noqa: F811
+    """mark_unknown flags a running record, which stays claimed; a done one is left alone."""
+    user = ObjectId()
+    running = {"_id": ObjectId(), "user": user, "key": "u", "hash": "h", "state": "running"}
+    assert await store.idempotency.claim(running) is None
+    await store.idempotency.mark_unknown(running["_id"])
+    seen = await store.idempotency.claim({**running, "_id": ObjectId()})
+    assert seen is not None and seen["unknown"] is True and seen["state"] == "running"
+    done = {**running, "_id": ObjectId(), "key": "d"}
+    assert await store.idempotency.claim(done) is None
+    await store.idempotency.complete(done["_id"], 201, "{}")
+    await store.idempotency.mark_unknown(done["_id"])
+    seen = await store.idempotency.claim({**done, "_id": ObjectId()})
+    assert seen is not None and "unknown" not in seen and seen["state"] == "done"

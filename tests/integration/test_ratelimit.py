@@ -5,7 +5,9 @@ Redis outages, and CORS."""
 from __future__ import annotations
 
 import itertools
+import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 
 from crackershop.embedded_redis import find_redis_server
 from tests.integration.redis_process import RedisServer
-from tests.support import Server, wait_until
+from tests.support import Secantus, Server, child_env, tool, wait_until
 
 ORIGIN = "https://shop.example"
 LIMITS = {
@@ -278,3 +280,56 @@ def test_redis_outage_falls_back_and_recovers(fragile: tuple[Server, Any]) -> No
         assert codes(c, 1, via(again)) == [200]
         wait_until(lambda: redis.command("KEYS", "rl:*"), 10, "a bucket in the new Redis")
         assert f"rl:{{{again}}}:global" in redis.command("KEYS", "rl:*")
+
+
+def _allowed_per_worker(server: Server, n: int) -> Counter[str]:
+    """n requests from one new client, each on a new connection: 2xx per worker."""
+    ip = client_ip()
+    allowed: Counter[str] = Counter()
+    with server.client() as c:
+        for _ in range(n):
+            r = c.get("/api", headers={**via(ip), "Connection": "close"})
+            assert r.status_code in (200, 429), r.text
+            if r.status_code == 200:
+                allowed[r.headers["x-worker"]] += 1
+    return allowed
+
+
+def test_redis_down_divides_every_limit_among_the_real_workers(
+    tmp_path: Path, secantus: Secantus
+) -> None:
+    """Redis killed under 2 workers: each allows 10 of a limit of 20, so 100 requests from
+    one client pass at most 20; after `crackershop scale 4` each allows 5."""
+    redis = RedisServer(tmp_path / "redis")
+    env = {**LIMITS, "REDIS_URL": redis.url, "MONGO_URI": secantus.uri + "/share"}
+    try:
+        server = Server(tmp_path / "server", env, args=["--workers", "2"])
+    except BaseException:
+        redis.stop()
+        raise
+    try:
+        redis.stop()
+        allowed = _allowed_per_worker(server, 100)
+        print("2 workers, Redis down: allowed per worker", dict(allowed))
+        assert all(count <= 10 for count in allowed.values()), allowed
+        assert sum(allowed.values()) <= 20, allowed
+        scaled = subprocess.run(
+            [tool("crackershop"), "scale", "4"],
+            cwd=server.workdir,
+            env=child_env(server.settings),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert scaled.returncode == 0, scaled.stderr
+        wait_until(
+            lambda: [w["state"] for w in (server.status() or {})["workers"]] == ["ready"] * 4,
+            60,
+            "four ready workers",
+        )
+        allowed = _allowed_per_worker(server, 100)
+        print("4 workers, Redis down: allowed per worker", dict(allowed))
+        assert all(count <= 5 for count in allowed.values()), allowed
+        assert sum(allowed.values()) <= 20, allowed
+    finally:
+        assert server.stop() == 0, server.output()[-3000:]

@@ -10,16 +10,23 @@ from twisted.python.failure import Failure
 
 from crackershop.child import SHUTDOWN_GRACE
 from crackershop.embedded_redis import EmbeddedRedis
-from tests.unit.test_child import ProcessReactor
-
-READY = b"1:M * The server is now ready to accept connections at x\n"
+from tests.unit.test_child import FakeProcesses, Ping, ProcessReactor
 
 
 def ready_redis(tmp_path: Path) -> tuple[ProcessReactor, EmbeddedRedis]:
     reactor = ProcessReactor()
-    service = EmbeddedRedis(reactor, str(tmp_path), executable="/bin/redis-server")
+    ping = Ping()
+    service = EmbeddedRedis(
+        reactor,
+        str(tmp_path),
+        executable="/bin/redis-server",
+        processes=FakeProcesses(),
+        ping=ping,
+    )
     service.startService()
-    reactor.processes[0].say(READY)
+    ping.answering = True
+    reactor.advance(service.probe_interval)
+    assert service.ready
     return reactor, service
 
 

@@ -88,26 +88,109 @@ def test_blocked_user_is_refused_at_once() -> None:
     assert code == 403
 
 
-def test_change_password_revokes_older_tokens() -> None:
-    """After a password change the old token is refused and the new one works."""
+def test_change_password_keeps_this_session_and_ends_the_others() -> None:
+    """After a password change the token that made it still works (the app
+    keeps it), every other session's token is refused, and a wrong current
+    password is a 400 that ends nothing."""
     h = Harness()
-    old = h.register("d@example.com")
+    mine = h.register("d@example.com")
+    _, login, _ = h.request(
+        "POST", "/api/v1/auth/login", {"email": "d@example.com", "password": "password123"}
+    )
+    other = login["token"]
     code, body, _ = h.request(
         "PUT",
         "/api/v1/auth/change-password",
-        {"currentPassword": "password123", "newPassword": "new-password-1"},
-        token=old,
+        {
+            "currentPassword": "password123",
+            "newPassword": "new-password-1",
+            "confirmPassword": "new-password-1",
+        },
+        token=mine,
     )
-    assert code == 200
-    assert h.request("GET", "/api/v1/auth/me", token=old)[0] == 401
+    assert code == 200 and body["success"] is True
+    assert h.request("GET", "/api/v1/auth/me", token=mine)[0] == 200
     assert h.request("GET", "/api/v1/auth/me", token=body["token"])[0] == 200
+    assert h.request("GET", "/api/v1/auth/me", token=other)[0] == 401
     wrong = h.request(
         "PUT",
         "/api/v1/auth/change-password",
         {"currentPassword": "bad-guess", "newPassword": "another-pass"},
-        token=body["token"],
+        token=mine,
     )
-    assert wrong[0] == 401
+    assert wrong[0] == 400 and wrong[1]["error"] == "Current password is incorrect"
+    assert h.request("GET", "/api/v1/auth/me", token=mine)[0] == 200
+    # a second change from the same session keeps it too
+    code, body, _ = h.request(
+        "PUT",
+        "/api/v1/auth/change-password",
+        {"currentPassword": "new-password-1", "newPassword": "newer-password-2"},
+        token=mine,
+    )
+    assert code == 200
+    assert h.request("GET", "/api/v1/auth/me", token=mine)[0] == 200
+
+
+def test_change_password_confirmation_must_match() -> None:
+    """A confirmation that differs is a 400 that says so, and changes nothing."""
+    h = Harness()
+    token = h.register("d2@example.com")
+    code, body, _ = h.request(
+        "PUT",
+        "/api/v1/auth/change-password",
+        {
+            "currentPassword": "password123",
+            "newPassword": "new-password-1",
+            "confirmPassword": "new-password-2",
+        },
+        token=token,
+    )
+    assert code == 400
+    assert body["error"] == "Confirm password does not match the new password"
+    assert (
+        h.request(
+            "POST", "/api/v1/auth/login", {"email": "d2@example.com", "password": "password123"}
+        )[0]
+        == 200
+    )
+
+
+def test_a_reset_ends_every_session() -> None:
+    """A password reset through the mailed link revokes every token, the
+    one kept by an earlier change included."""
+    h = Harness()
+    token = h.register("d3@example.com")
+    h.request(
+        "PUT",
+        "/api/v1/auth/change-password",
+        {"currentPassword": "password123", "newPassword": "new-password-1"},
+        token=token,
+    )
+    h.request("POST", "/api/v1/auth/forgotpassword", {"email": "d3@example.com"})
+    reset = re.search(r"token=([0-9a-f]+)", h.mail.messages[0][2]).group(1)  # type: ignore[union-attr]
+    code, _, _ = h.request(
+        "POST", "/api/v1/auth/resetpassword", {"token": reset, "password": "brand-new-pass"}
+    )
+    assert code == 200
+    assert h.request("GET", "/api/v1/auth/me", token=token)[0] == 401
+
+
+def test_tokenless_reset_is_refused_with_the_way_to_reset() -> None:
+    """The app's Forgot Password body (email and a new password, no token)
+    is a 400 whose error points to the mailed link; the password stays."""
+    h = Harness()
+    h.register("d4@example.com")
+    code, body, _ = h.request(
+        "POST", "/api/v1/auth/resetpassword", {"email": "d4@example.com", "password": "hijacked!"}
+    )
+    assert code == 400 and body["code"] == "reset_token_required"
+    assert "link" in body["error"] and "e-mail" in body["error"]
+    assert (
+        h.request(
+            "POST", "/api/v1/auth/login", {"email": "d4@example.com", "password": "hijacked!"}
+        )[0]
+        == 401
+    )
 
 
 def test_forgot_and_reset_password() -> None:
@@ -157,7 +240,8 @@ def test_updatedetails_cannot_touch_role_or_password() -> None:
     code, body, _ = h.request(
         "PUT", "/api/v1/auth/updatedetails", {"name": "Ganesh", "role": "admin"}, token=token
     )
-    assert code == 400 and body["details"] == {"role": "Unknown field"}
+    assert code == 400 and body["details"] == {"role": "is not a field this request takes"}
+    assert body["error"] == "Role is not a field this request takes"
     code, body, _ = h.request(
         "PUT", "/api/v1/auth/updatedetails", {"name": "Ganesh", "pincode": "600001"}, token=token
     )
@@ -165,28 +249,56 @@ def test_updatedetails_cannot_touch_role_or_password() -> None:
 
 
 def test_addresses() -> None:
-    """Addresses can be added, made default and deleted, with one default at a time."""
+    """Addresses can be added, made default and deleted, with one default at
+    a time; every answer is the addresses array (the app stores it as
+    ``user.addresses``)."""
     h = Harness()
     token = h.register("h@example.com")
     address = {
+        "label": "Home",
         "address": "1 Main St",
         "pincode": "626123",
         "district": "Virudhunagar",
         "state": "Tamil Nadu",
     }
     code, body, _ = h.request("POST", "/api/v1/auth/addresses", address, token=token)
-    assert code == 201 and body["data"]["addresses"][0]["isDefault"] is True
+    assert code == 201 and body["data"][0]["isDefault"] is True
+    assert set(body["data"][0]) == {"_id", *address, "isDefault"}
     code, body, _ = h.request(
         "POST", "/api/v1/auth/addresses", {**address, "label": "Work"}, token=token
     )
-    first, second = body["data"]["addresses"]
+    first, second = body["data"]
     assert (first["isDefault"], second["isDefault"]) == (True, False)
+    code, body, _ = h.request(
+        "POST",
+        "/api/v1/auth/addresses",
+        {**address, "label": "Shop", "isDefault": True},
+        token=token,
+    )
+    assert [a["isDefault"] for a in body["data"]] == [False, False, True]
+    third = body["data"][2]
     code, body, _ = h.request("PUT", f"/api/v1/auth/addresses/{second['_id']}/default", token=token)
-    assert [a["isDefault"] for a in body["data"]["addresses"]] == [False, True]
+    assert [a["isDefault"] for a in body["data"]] == [False, True, False]
     code, body, _ = h.request("DELETE", f"/api/v1/auth/addresses/{second['_id']}", token=token)
-    assert [a["isDefault"] for a in body["data"]["addresses"]] == [True]
+    assert [(a["label"], a["isDefault"]) for a in body["data"]] == [("Home", True), ("Shop", False)]
     assert h.request("DELETE", f"/api/v1/auth/addresses/{second['_id']}", token=token)[0] == 404
+    assert (
+        h.request("PUT", f"/api/v1/auth/addresses/{second['_id']}/default", token=token)[0] == 404
+    )
     assert h.request("DELETE", "/api/v1/auth/addresses/zzz", token=token)[0] == 404
+    code, body, _ = h.request("GET", "/api/v1/auth/me", token=token)
+    assert [a["_id"] for a in body["data"]["addresses"]] == [first["_id"], third["_id"]]
+
+
+def test_saved_addresses_are_bounded() -> None:
+    """A user keeps at most 20 saved addresses; the 21st is a 409."""
+    h = Harness()
+    token = h.register("h2@example.com")
+    address = {"address": "1 Main St", "pincode": "626123", "district": "D", "state": "S"}
+    for _ in range(20):
+        assert h.request("POST", "/api/v1/auth/addresses", address, token=token)[0] == 201
+    code, body, _ = h.request("POST", "/api/v1/auth/addresses", address, token=token)
+    assert code == 409 and "at most 20" in body["error"]
 
 
 def test_tokens_are_checked() -> None:

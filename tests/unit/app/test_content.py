@@ -84,15 +84,21 @@ def _scheme(h: Harness, admin: str, **extra: Any) -> str:
 
 
 def test_scheme_enrolment_approval_and_payments() -> None:
-    """join -> approve (member notified) -> pay each month once -> progress in /my."""
+    """join (admins notified) -> approve (member notified, enrolment paid) ->
+    pay each month once -> progress in /my, counted as the app counts it."""
     h = Harness()
     admin = h.admin()
     sid = _scheme(h, admin)
     token = h.register("saver@example.com")
     uid = h.request("GET", "/api/v1/auth/me", token=token)[1]["data"]["_id"]
-    join = {"schemeId": sid, "name": "Saver", "mobileNumber": "9876543210", "address": "X"}
+    join = {"schemeId": sid, "name": "Saver", "mobileNumber": "98765 43210", "address": "X"}
     assert h.request("POST", "/api/v1/chit/request-join", join, token=token)[0] == 201
     assert h.request("POST", "/api/v1/chit/request-join", join, token=token)[0] == 409
+    told = h.request("GET", "/api/v1/notifications", token=admin)[1]["data"][0]
+    assert told["type"] == "chit" and told["data"]["schemeId"] == sid
+    waiting = h.request("GET", f"/api/v1/chit/schemes/{sid}/participants", token=admin)[1]
+    assert waiting["data"][0]["status"] == "Pending Approval"
+    assert (waiting["data"][0]["nextDueDate"], waiting["data"][0]["daysRemaining"]) == (None, None)
     pay = {"schemeId": sid, "amount": 100, "monthIndex": 1}
     assert h.request("POST", "/api/v1/chit/pay", pay, token=token)[0] == 409  # not approved
     code, _, _ = h.request(
@@ -114,9 +120,11 @@ def test_scheme_enrolment_approval_and_payments() -> None:
     )
     assert code == 201 and admin_paid["data"]["monthIndex"] == 2
     mine = h.request("GET", "/api/v1/chit/my", token=token)[1]["data"][0]
-    assert (mine["monthsPaid"], mine["totalPaid"], mine["nextMonthIndex"]) == (2, 200, 3)
-    assert mine["isDue"] is False
-    h.clock.advance(62 * 86400)
+    # enrolment (month 0) and months 1 and 2; month 3 due three months after joining
+    assert (mine["monthsPaid"], mine["totalPaid"], mine["pending"]) == (3, 300, 9)
+    assert (mine["daysRemaining"], mine["isDue"]) == (91, False)  # 21 Sep -> 21 Dec
+    assert mine["user"] == {"name": "Saver", "mobileNumber": "9876543210"}
+    h.clock.advance(91 * 86400)
     token = h.request(
         "POST", "/api/v1/auth/login", {"email": "saver@example.com", "password": "password123"}
     )[1]["token"]
@@ -125,7 +133,9 @@ def test_scheme_enrolment_approval_and_payments() -> None:
         "POST", "/api/v1/auth/login", {"email": "admin@shop.test", "password": "password123"}
     )[1]["token"]
     people = h.request("GET", f"/api/v1/chit/schemes/{sid}/participants", token=admin)[1]
-    assert people["data"][0]["paidMonths"] == 2 and people["data"][0]["status"] == "Active"
+    member = people["data"][0]
+    assert (member["paidMonths"], member["pending"], member["status"]) == (3, 9, "Active")
+    assert member["daysRemaining"] == 0 and member["nextDueDate"] is not None
     assert h.request("DELETE", f"/api/v1/chit/schemes/{sid}", token=admin)[0] == 409
 
 

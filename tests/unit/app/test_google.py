@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jwt
@@ -97,3 +98,67 @@ def test_not_configured_is_501() -> None:
     h = Harness()
     code, body, _ = h.request("POST", "/api/v1/auth/google", {"idToken": "x"})
     assert code == 501 and body["code"] == "not_implemented"
+
+
+def test_google_never_merges_into_an_unproven_password_account() -> None:
+    """Someone registers the victim's email with their own password; the
+    victim's Google sign-in is a 409 telling them to sign in with the
+    password, and the squatter's account gains nothing."""
+    google = FakeGoogle()
+    h = GoogleHarness(google)
+    squatter = h.register("ravi@gmail.com", password="squatter-pass")
+    code, body = sign_in(h, google.token(now=h.clock.seconds()))
+    assert code == 409 and body["code"] == "account_exists"
+    assert "sign in with its password" in body["error"]
+    _, me, _ = h.request("GET", "/api/v1/auth/me", token=squatter)
+    assert "googleId" not in me["data"]
+
+
+def test_a_proven_email_links_google_sign_in() -> None:
+    """Once the owner proves the email (a reset through the mailed link),
+    Google sign-in links to the account, and the squatter's password and
+    sessions are gone."""
+    google = FakeGoogle()
+    h = GoogleHarness(google)
+    squatter = h.register("ravi@gmail.com", password="squatter-pass")
+    h.request("POST", "/api/v1/auth/forgotpassword", {"email": "ravi@gmail.com"})
+
+    token = re.search(r"token=([0-9a-f]+)", h.mail.messages[0][2]).group(1)  # type: ignore[union-attr]
+    code, _, _ = h.request(
+        "POST", "/api/v1/auth/resetpassword", {"token": token, "password": "owners-pass"}
+    )
+    assert code == 200
+    code, body = sign_in(h, google.token(now=h.clock.seconds()))
+    assert code == 200 and body["data"]["email"] == "ravi@gmail.com"
+    assert h.request("GET", "/api/v1/auth/me", token=squatter)[0] == 401
+    login = {"email": "ravi@gmail.com", "password": "squatter-pass"}
+    assert h.request("POST", "/api/v1/auth/login", login)[0] == 401
+
+
+def test_a_google_account_gets_a_password_only_by_the_mailed_link() -> None:
+    """An account made by Google sign-in cannot be registered again, nor
+    given a password by change-password; the reset link works."""
+    google = FakeGoogle()
+    h = GoogleHarness(google)
+    code, body = sign_in(h, google.token(now=h.clock.seconds()))
+    assert code == 201
+    session = body["token"]
+    again = h.request(
+        "POST",
+        "/api/v1/auth/register",
+        {"name": "Squatter", "email": "ravi@gmail.com", "password": "squatter-pass"},
+    )
+    assert again[0] == 409
+    code, _, _ = h.request(
+        "PUT",
+        "/api/v1/auth/change-password",
+        {"currentPassword": "anything-1", "newPassword": "chosen-pass"},
+        token=session,
+    )
+    assert code == 400
+    h.request("POST", "/api/v1/auth/forgotpassword", {"email": "ravi@gmail.com"})
+
+    token = re.search(r"token=([0-9a-f]+)", h.mail.messages[0][2]).group(1)  # type: ignore[union-attr]
+    h.request("POST", "/api/v1/auth/resetpassword", {"token": token, "password": "chosen-pass"})
+    login = {"email": "ravi@gmail.com", "password": "chosen-pass"}
+    assert h.request("POST", "/api/v1/auth/login", login)[0] == 200

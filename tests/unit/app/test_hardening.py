@@ -17,13 +17,21 @@ from zope.interface import implementer
 
 from crackershop.app.routing import Route
 from crackershop.app.security import InvalidToken, Passwords, Tokens
+from crackershop.connection import ConnectionLimits
 from crackershop.site import ShopSite
 from tests.unit.app.harness import SECRET, Harness, run_now
 
 
-def _site(**kwargs: Any) -> tuple[ShopSite, MemoryReactorClock]:
+def _site(hsts_max_age: int = 0, **limits: Any) -> tuple[ShopSite, MemoryReactorClock]:
     reactor = MemoryReactorClock()
-    site = ShopSite(pages.notFound(), max_body_size=1000, timeout=60, reactor=reactor, **kwargs)
+    site = ShopSite(
+        pages.notFound(),
+        max_body_size=1000,
+        timeout=60,
+        reactor=reactor,
+        limits=ConnectionLimits(**limits),
+        hsts_max_age=hsts_max_age,
+    )
     return site, reactor
 
 
@@ -107,6 +115,39 @@ def test_a_request_that_arrives_too_slowly_is_closed() -> None:
     assert transport.disconnecting
 
 
+def test_a_trickled_request_line_is_cut_from_its_first_byte() -> None:
+    """A request line trickled a byte at a time gets a JSON 408 REQUEST_TIMEOUT after its
+    first byte, though each byte restarts Twisted's idle timeout."""
+    site, reactor = _site(arrival_timeout=10.0)
+    channel, transport = _connect(site)
+    for byte in b"GET /api/v1/products HTTP/1.1"[:10]:
+        channel.dataReceived(bytes([byte]))
+        reactor.advance(1)
+    head, body = _answer(transport)
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert b"application/json" in head
+    assert body["code"] == "request_timeout"
+    assert transport.disconnecting
+
+
+def test_each_request_on_a_connection_gets_its_own_deadline() -> None:
+    """On a kept-alive connection the deadline starts again with the next request's
+    first byte, not when the connection opened."""
+    site, reactor = _site(arrival_timeout=10.0)
+    channel, transport = _connect(site)
+    channel.dataReceived(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert transport.value().startswith(b"HTTP/1.1 404 ")
+    transport.clear()
+    reactor.advance(30)  # idle between requests: the idle timeout's business
+    channel.dataReceived(b"GET /b HTTP/1.1\r\n")
+    reactor.advance(9)
+    assert transport.value() == b""
+    channel.dataReceived(b"Host: x\r\n\r\n")
+    assert transport.value().startswith(b"HTTP/1.1 404 ")
+    reactor.advance(10)
+    assert not transport.disconnecting
+
+
 def test_a_request_that_arrives_in_time_keeps_no_timer() -> None:
     """Once the request has arrived whole its arrival deadline is gone."""
     site, reactor = _site(arrival_timeout=10.0)
@@ -178,13 +219,17 @@ def test_user_cache_forgets_changes_made_here() -> None:
     code, _, _ = h.request("PUT", f"/api/v1/users/{uid}", {"status": "Blocked"}, token=admin)
     assert code == 200
     assert h.request("GET", "/api/v1/auth/me", token=token)[0] == 403
-    other = h.register("d@example.com")
+    changer = h.register("d@example.com")
+    _, login, _ = h.request(
+        "POST", "/api/v1/auth/login", {"email": "d@example.com", "password": "password123"}
+    )
+    other = login["token"]
     _user_id(h, other)
     code, _, _ = h.request(
         "PUT",
         "/api/v1/auth/change-password",
         {"currentPassword": "password123", "newPassword": "password456"},
-        token=other,
+        token=changer,
     )
     assert code == 200
     assert h.request("GET", "/api/v1/auth/me", token=other)[0] == 401

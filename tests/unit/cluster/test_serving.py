@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
 
+import pytest
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.web.resource import Resource
@@ -18,10 +20,13 @@ from crackershop.cluster.serving import (
     DRAIN_IDLE,
     DRAIN_UNUSED,
     MAX_DEFERRALS,
+    Activity,
     Balance,
     Connections,
     HeaderResource,
 )
+from crackershop.connection import ConnectionLimits
+from crackershop.site import ShopSite
 
 
 class Hello(Resource):
@@ -64,7 +69,7 @@ def test_balance_steps_aside_only_when_ahead_and_not_forever() -> None:
         balance = Balance(board, 1, connections)
         board.set(2, 0)
         assert not balance.should_wait()
-        connections.open.update({object(), object()})  # type: ignore[arg-type]
+        connections.open.update({object(): Activity(0), object(): Activity(0)})
         assert [balance.should_wait() for _ in range(MAX_DEFERRALS + 1)] == [True] * (
             MAX_DEFERRALS
         ) + [False]
@@ -74,11 +79,15 @@ def test_balance_steps_aside_only_when_ahead_and_not_forever() -> None:
         board.close()
 
 
+def shop_site(clock: Clock, **limits: Any) -> ShopSite:
+    return ShopSite(Hello(), 1000, timeout=60, reactor=clock, limits=ConnectionLimits(**limits))
+
+
 def test_drain_closes_idle_connections_and_finishes_busy_ones() -> None:
     """Draining: idle connections close, unused ones later; busy ones get Connection: close."""
     clock = Clock()
     connections = Connections(clock)
-    site = Site(Hello())
+    site = shop_site(clock)
     connections.install(site)
     idle, idle_transport = connect(site)
     idle.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # answered: now idle
@@ -109,6 +118,34 @@ def test_drain_closes_idle_connections_and_finishes_busy_ones() -> None:
     late.connectionLost(None)
     clock.advance(1)
     assert drained == [None]
+    assert connections.served == 3
+
+
+def test_watching_keeps_the_sites_own_channel_and_limits() -> None:
+    """A watched site still answers too many headers with its JSON 431 and a malformed
+    head with its JSON 400: watching hooks into the site's channel, never replaces it."""
+    clock = Clock()
+    connections = Connections(clock)
+    site = shop_site(clock, max_headers=10)
+    connections.install(site)
+    channel, transport = connect(site)
+    assert len(connections.open) == 1
+    headers = b"".join(b"X-%d: a\r\n" % i for i in range(20))
+    channel.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    head, _, body = transport.value().partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 ") and json.loads(body)["code"] == "headers_too_large"
+    channel.connectionLost(None)
+    assert connections.open == {}
+    channel, transport = connect(site)
+    channel.dataReceived(b"GARBAGE\r\n\r\n")
+    head, _, body = transport.value().partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body)["code"] == "bad_request"
+
+
+def test_a_site_without_limits_cannot_be_watched() -> None:
+    """Installing on a bare twisted.web Site is refused rather than silently bypassing limits."""
+    with pytest.raises(TypeError):
+        Connections(Clock()).install(Site(Hello()))
 
 
 def test_header_resource_names_the_worker() -> None:

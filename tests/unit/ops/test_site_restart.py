@@ -25,12 +25,12 @@ def test_the_limiter_is_kept_unless_the_limits_change() -> None:
     store = MemoryStore(reactor)
     first = make_site(reactor, config, store)
     second = make_site(
-        reactor, replace(config, allowed_origins=("https://a.example",)), store, first
+        reactor, replace(config, allowed_origins=("https://a.example",)), store, previous=first
     )
     assert second.limiting is first.limiting and second.config.allowed_origins
     assert not first.requests._gauge.running and second.requests._gauge.running
     calls = len(reactor.getDelayedCalls())
-    third = make_site(reactor, replace(config, rate_limit_max_requests=7), store, second)
+    third = make_site(reactor, replace(config, rate_limit_max_requests=7), store, previous=second)
     assert third.limiting is not second.limiting
     assert len(reactor.getDelayedCalls()) == calls + 1  # the old limiter's close
     assert second.close_limiter() is not None  # closed now...
