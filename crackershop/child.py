@@ -36,6 +36,21 @@ from crackershop import childexec
 log = Logger()
 
 
+# How long a child that stopped cleanly (exit 0, SIGINT, SIGTERM) is given
+# before that counts as unexpected: time for this server's own shutdown to
+# begin when both got the same ^C.
+SHUTDOWN_GRACE = 1.0
+
+
+def _clean(reason: Failure) -> bool:
+    value: Any = reason.value
+    if isinstance(value, error.ProcessDone):
+        return True
+    return getattr(value, "signal", None) in (signal.SIGINT, signal.SIGTERM) or (
+        getattr(value, "exitCode", None) == 0
+    )
+
+
 class ChildUnavailable(Exception):
     """The child could not be found or started; the message says why."""
 
@@ -118,6 +133,8 @@ class ChildService(Service):
         self._restart_delay = self.first_restart_delay
         # why the last start failed, for whoever asks whenReady afterwards
         self._failed: Optional[str] = None
+        self._shutdown = False
+        self._trigger: Any = None
 
     # -- for subclasses
 
@@ -164,6 +181,10 @@ class ChildService(Service):
         super().startService()
         self._stopping = False
         self._failed = None
+        if self._trigger is None:
+            self._trigger = self.reactor.addSystemEventTrigger(
+                "before", "shutdown", self._shutting_down
+            )
         d = self._clear_leftover()
 
         def go(_: None) -> None:
@@ -292,6 +313,26 @@ class ChildService(Service):
         if not self._ready_once:
             self._fail(f"{self.what} exited while starting ({reason.value})")
             return
+        if _clean(reason):
+            # A terminal's ^C reaches the whole process group: the child may
+            # stop a moment before this server begins its own shutdown.
+            self.reactor.callLater(SHUTDOWN_GRACE, self._judge, reason, up)
+            return
+        self._unexpected(reason, up)
+
+    def _shutting_down(self) -> None:
+        self._shutdown = True
+
+    def _judge(self, reason: Failure, up: Optional[float]) -> None:
+        if self.child is not None:
+            return  # started again meanwhile
+        if self._stopping or self._shutdown:
+            log.info("{what} has stopped", what=self.what)
+            self.stopped()
+            return
+        self._unexpected(reason, up)
+
+    def _unexpected(self, reason: Failure, up: Optional[float]) -> None:
         if up is not None and up >= self.stable_after:
             self._restart_delay = self.first_restart_delay
         delay = self._restart_delay

@@ -99,20 +99,33 @@ def show_config(argv: Sequence[str]) -> int:
 
         print(markdown_table(), end="")
         return 0
-    config = _config(argv)
+    from crackershop.config import SECRET_FILE, unset_settings
+
+    options = _options(argv)
+    config = options.config
+    unset = unset_settings(options.given)
+    shown = dict(config.masked(unset))
+    if "JWT_SECRET" in unset and not config.production:
+        where = os.path.join(config.data_dir, SECRET_FILE)
+        shown["JWT_SECRET"] = f"not set (development: the secret kept in {where})"
     width = max(len(decl.env) for _, decl in declarations())
-    for env, value in config.masked().items():
+    for env, value in shown.items():
         print(f"{env.ljust(width)}  {value}")
     return 0
 
 
-def _config(argv: Sequence[str]) -> Config:
+def _options(argv: Sequence[str]) -> Any:
     from crackershop.tap import Options
 
     options = Options()
     options.parseOptions(list(argv))
     assert options.config is not None
-    return options.config
+    return options
+
+
+def _config(argv: Sequence[str]) -> Config:
+    config: Config = _options(argv).config
+    return config
 
 
 @contextmanager
@@ -283,4 +296,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = quiet_broken_pipe()
+    sys.exit(code)
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of our output went away (``crackershop logs | head``): stop
+    without a traceback, as other command-line tools do (128 + SIGPIPE).
+    Standard output is pointed at /dev/null so the interpreter's last flush
+    at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -425,10 +425,47 @@ class Config:
     )
     mail_outbox: str = setting(
         "MAIL_OUTBOX",
-        "directory where outgoing mail (password resets) is written; empty disables",
+        "directory where outgoing mail (password resets) is written when SMTP_HOST is "
+        "not set; empty disables",
         parse_str,
         "./data/outbox",
         production="",
+    )
+    smtp_host: str = setting(
+        "SMTP_HOST",
+        "mail relay host; when set, outgoing mail (password resets) is sent through it "
+        "instead of MAIL_OUTBOX",
+        parse_str,
+        "",
+    )
+    smtp_port: int = setting(
+        "SMTP_PORT", "mail relay port (587 for starttls, 465 for tls)", parse_int(1, 65535), 587
+    )
+    smtp_user: str = setting(
+        "SMTP_USER", "login at the mail relay; empty sends without AUTH", parse_str, ""
+    )
+    smtp_password: str = setting(
+        "SMTP_PASSWORD", "password of SMTP_USER", parse_str, "", secret=True
+    )
+    smtp_from: str = setting(
+        "SMTP_FROM",
+        "sender of outgoing mail, e.g. CrackerShop <no-reply@shop.example> (needed with SMTP_HOST)",
+        parse_str,
+        "",
+    )
+    smtp_tls: str = setting(
+        "SMTP_TLS",
+        "starttls (upgrade the connection, never send without TLS), tls (TLS from the "
+        "first byte, port 465) or off (a relay on this machine only)",
+        parse_choice("starttls", "tls", "off"),
+        "starttls",
+    )
+    smtp_ca_file: str = setting(
+        "SMTP_CA_FILE",
+        "PEM file of the CA certificates the relay's certificate is checked against; "
+        "empty uses the system's",
+        parse_str,
+        "",
     )
     google_client_id: str = setting(
         "GOOGLE_CLIENT_ID",
@@ -556,12 +593,16 @@ class Config:
     def production(self) -> bool:
         return self.environment == "production"
 
-    def masked(self) -> Mapping[str, str]:
-        """Every setting as text, with secrets hidden."""
+    def masked(self, unset: Collection[str] = ()) -> Mapping[str, str]:
+        """Every setting as text, with secrets hidden; a secret named in
+        ``unset`` (given nowhere) shows as "not set"."""
         shown = {}
         for name, decl in declarations():
             value = getattr(self, name)
-            shown[decl.env] = mask(decl, value)
+            if decl.secret and (decl.env in unset or value == ""):
+                shown[decl.env] = "not set"
+            else:
+                shown[decl.env] = mask(decl, value)
         return shown
 
 
@@ -637,8 +678,13 @@ def load(
     environ: Mapping[str, str],
     dotenv: Optional[Mapping[str, Optional[str]]] = None,
     make_secret: Callable[[], str] = lambda: secrets.token_urlsafe(48),
+    keep_secret: bool = False,
 ) -> tuple[Config, Sequence[str]]:
     """Build the Config; returns it with warnings to log once started.
+
+    In development without a usable JWT_SECRET, ``keep_secret`` keeps the
+    made-up one in DATA_DIR (see :func:`kept_secret`), so tokens survive a
+    restart; otherwise it lasts for this run.
 
     Raises ConfigError naming the setting when a value is invalid.
     """
@@ -663,11 +709,19 @@ def load(
         problem = "is not set" if not secret else f"is shorter than {MIN_JWT_SECRET_BYTES} bytes"
         if environment == "production":
             raise ConfigError(f"JWT_SECRET {problem}; production needs a strong secret")
-        values["jwt_secret"] = make_secret()
-        warnings.append(
-            f"JWT_SECRET {problem}: using a random secret for this run; "
-            "tokens will not survive a restart"
-        )
+        kept = kept_secret(values["data_dir"], make_secret) if keep_secret else None
+        if kept is not None:
+            values["jwt_secret"], path = kept
+            warnings.append(
+                f"JWT_SECRET {problem}: signing tokens with the development secret kept in "
+                f"{path}; production needs JWT_SECRET"
+            )
+        else:
+            values["jwt_secret"] = make_secret()
+            warnings.append(
+                f"JWT_SECRET {problem}: using a random secret for this run; "
+                "tokens will not survive a restart"
+            )
     if values["mongo_min_pool_size"] > values["mongo_max_pool_size"]:
         if "mongo_min_pool_size" in given:
             raise ConfigError("MONGO_MIN_POOL_SIZE must not exceed MONGO_MAX_POOL_SIZE")
@@ -678,7 +732,58 @@ def load(
         raise ConfigError("HTTP_REDIRECT_PORT needs TLS_CERT and TLS_KEY")
     if environment == "production" and "*" in values["allowed_origins"]:
         raise ConfigError("ALLOWED_ORIGINS must list exact origins in production, not *")
+    if values["smtp_host"] and not values["smtp_from"]:
+        raise ConfigError("SMTP_FROM must be set with SMTP_HOST (the sender of outgoing mail)")
+    if environment == "production" and not values["smtp_host"] and not values["mail_outbox"]:
+        warnings.append(
+            "no mail relay is set up (SMTP_HOST): password-reset mails are not sent; "
+            "forgot-password still answers as usual"
+        )
     return Config(**values), warnings
+
+
+SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name, not a secret)
+
+
+def kept_secret(data_dir: str, make: Callable[[], str]) -> Optional[tuple[str, Path]]:
+    """The development JWT secret kept in DATA_DIR/jwt-secret, made once
+    (mode 0600) and read back on later starts; None if it cannot be kept."""
+    path = Path(data_dir) / SECRET_FILE
+    for _ in range(2):
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        else:
+            if len(text.encode("utf-8")) >= MIN_JWT_SECRET_BYTES:
+                return text, path
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # written whole under another name, then linked into place: a
+            # process starting at the same moment reads all of it or none
+            tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(make() + "\n")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process made it first: read theirs
+            finally:
+                os.unlink(tmp)
+        except OSError:
+            return None
+    return None
+
+
+def unset_settings(cli: Mapping[str, str]) -> set[str]:
+    """The environment names of settings given nowhere (command line,
+    environment, .env), for ``crackershop config``."""
+    sources = (os.environ, read_dotenv(Path.cwd() / ".env"))
+    return {decl.env for name, decl in declarations() if _pick(name, decl, cli, sources) is None}
 
 
 def _parse(name: str, decl: Setting, raw: str, origin: str) -> Any:
@@ -699,4 +804,4 @@ def read_dotenv(path: Path) -> Mapping[str, Optional[str]]:
 
 
 def from_environment(cli: Mapping[str, str]) -> tuple[Config, Sequence[str]]:
-    return load(cli, os.environ, read_dotenv(Path.cwd() / ".env"))
+    return load(cli, os.environ, read_dotenv(Path.cwd() / ".env"), keep_secret=True)

@@ -339,14 +339,18 @@ def server_summary(config: Any, mode: str, host: str, port: int, redis: str) -> 
 
 class SingleProcess:
     """The control handler of a one-process server (``--workers=0``): it is
-    its own only worker; ``stop`` works, ``restart`` and ``scale`` need a cluster."""
+    its own only worker; ``stop`` works, ``restart`` restarts it in place
+    (:mod:`crackershop.restart`), ``scale`` needs a cluster."""
 
-    def __init__(self, reactor: Any, config: Any, http: Any, children: Any = ()) -> None:
+    def __init__(
+        self, reactor: Any, config: Any, http: Any, children: Any = (), in_place: Any = None
+    ) -> None:
         self.reactor = reactor
         self.config = config
         self.http = http
         # child services this process runs (the embedded database)
         self.children = list(children)
+        self.in_place = in_place
         self.started = reactor.seconds()
         self.figures = ProcessFigures()
 
@@ -384,10 +388,16 @@ class SingleProcess:
         return {"pid": os.getpid()}
 
     def restart(self, worker: Optional[int]) -> Any:
-        raise ControlError(
-            "a single-process server cannot restart itself; run it with --workers=2 or more, "
-            "or restart it with systemctl"
-        )
+        from crackershop.restart import RestartRefused
+
+        if worker not in (None, 0):
+            raise ControlError(f"there is no worker {worker} (a single process is worker 0)")
+        if self.in_place is None:
+            raise ControlError("the server is still starting; try again when it is ready")
+        try:
+            return self.in_place.restart()
+        except RestartRefused as e:
+            raise ControlError(f"restart refused, the server goes on as it was: {e}") from None
 
     def scale(self, count: int) -> Any:
         raise ControlError("a single-process server cannot scale; start it with --workers=N")

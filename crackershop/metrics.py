@@ -11,6 +11,7 @@ it lazily, and :func:`prepare` runs first thing at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -66,9 +67,12 @@ class Metrics:
         self.worker_restarts = Counter(
             "crackershop_worker_restarts_total", "Workers replaced, by reason", ["reason"]
         )
+        # Each worker records its own: the series is in that worker's file,
+        # which goes when the worker does (process_dead), so workers that
+        # are gone are not listed.
         self.worker_rss = Gauge(
             "crackershop_worker_resident_memory_bytes",
-            "Resident memory of each worker, as the master last sampled it",
+            "Resident memory of each live worker, as it last sampled itself",
             ["worker"],
             multiprocess_mode="liveall",
         )
@@ -117,3 +121,21 @@ def render() -> bytes:
     multiprocess.MultiProcessCollector(registry)
     combined: bytes = generate_latest(registry)
     return combined
+
+
+def record_memory(clock: Any, worker_id: int, every: float = 2.0) -> Any:
+    """Sample this worker's resident memory into /metrics every ``every`` seconds."""
+    import psutil
+    from twisted.internet.task import LoopingCall
+
+    process = psutil.Process()
+    gauge = metrics().worker_rss.labels(str(worker_id))
+
+    def sample() -> None:
+        with contextlib.suppress(psutil.Error, OSError):
+            gauge.set(process.memory_info().rss)
+
+    loop = LoopingCall(sample)
+    loop.clock = clock
+    loop.start(every, now=True)
+    return loop

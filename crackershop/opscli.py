@@ -98,6 +98,11 @@ def restart_command(argv: Sequence[str]) -> int:
 
     def body() -> int:
         result = _call(config, {"cmd": "restart", "worker": args.worker}, args.timeout)
+        if result.get("message"):
+            print(result["message"])
+            for name in result.get("kept", []):
+                print(f"{name} changed: it takes effect when the server is started again")
+            return 0
         replaced = ", ".join(str(i) for i in result.get("replaced", [])) or "none"
         now = ", ".join(str(i) for i in result.get("workers", []))
         print(f"restarted: replaced workers {replaced}; now serving: workers {now}")

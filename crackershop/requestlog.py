@@ -72,6 +72,10 @@ class RequestLog:
         if not self._gauge.running:
             self._gauge.start(1.0, now=True)
 
+    def stop(self) -> None:
+        if self._gauge.running:
+            self._gauge.stop()
+
     def _publish_in_flight(self) -> None:
         metrics().in_flight.set(self.counts.in_flight)
 

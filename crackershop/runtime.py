@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -106,6 +107,32 @@ def database_service(
     return database
 
 
+class Switch(Factory):
+    """The listening port's factory: each new connection gets the protocol of
+    the current site (or of TLS in front of it), which :meth:`swap` replaces
+    while the port stays open."""
+
+    noisy = False
+
+    def __init__(self, current: Factory) -> None:
+        self.current = current
+
+    def buildProtocol(self, addr: Any) -> Any:
+        return self.current.buildProtocol(addr)
+
+    def startFactory(self) -> None:
+        self.current.doStart()
+
+    def stopFactory(self) -> None:
+        self.current.doStop()
+
+    def swap(self, factory: Factory) -> None:
+        old, self.current = self.current, factory
+        if self.numPorts:
+            factory.doStart()
+            old.doStop()
+
+
 class HttpService(Service):
     """Listens on the configured interface and port with the shop's site:
     HTTPS when a certificate and key are configured (read when listening
@@ -128,6 +155,7 @@ class HttpService(Service):
         self.public_url = public_url
         self.listening: Optional[IListeningPort] = None
         self.redirecting: Optional[IListeningPort] = None
+        self.switch: Any = None
         self._options: Any = None
         self.site: Optional[Site] = None
 
@@ -141,20 +169,21 @@ class HttpService(Service):
 
     def listen(self, site: Site) -> IListeningPort:
         self.site = site
-        if self.tls is None:
-            self.listening = self.reactor.listenTCP(self.port, site, interface=self.host)
-            address: Any = self.listening.getHost()
-            log.info("serving HTTP on {host}:{port}", host=address.host, port=address.port)
-            return self.listening
-        from crackershop.tls import RedirectSite
-
-        if self._options is None:
+        tls = self.tls is not None
+        if tls and self._options is None:
             self.prepare()
-        options, self._options = self._options, None
-        self.listening = self.reactor.listenSSL(self.port, site, options, interface=self.host)
-        address = self.listening.getHost()
-        log.info("serving HTTPS on {host}:{port}", host=address.host, port=address.port)
-        if self.redirect_port:
+        self.switch = Switch(self._factory(site))
+        self.listening = self.reactor.listenTCP(self.port, self.switch, interface=self.host)
+        address: Any = self.listening.getHost()
+        log.info(
+            "serving {scheme} on {host}:{port}",
+            scheme="HTTPS" if tls else "HTTP",
+            host=address.host,
+            port=address.port,
+        )
+        if tls and self.redirect_port:
+            from crackershop.tls import RedirectSite
+
             redirect = RedirectSite(address.port, self.public_url, self.reactor)
             self.redirecting = self.reactor.listenTCP(
                 self.redirect_port, redirect, interface=self.host
@@ -165,6 +194,31 @@ class HttpService(Service):
                 port=self.redirect_port,
             )
         return self.listening
+
+    def tls_options(self, tls: Optional[tuple[str, str]]) -> Any:
+        """TLS read from ``tls``'s files, or None for plain HTTP; a bad pair raises."""
+        if tls is None:
+            return None
+        from crackershop.tls import server_options
+
+        return server_options(*tls)
+
+    def serve(self, site: Site, tls: Optional[tuple[str, str]], options: Any) -> None:
+        """From now on, new connections get ``site`` (behind TLS ``options``
+        made by :meth:`tls_options` from ``tls``). Connections already open
+        finish on the site they began with; the listening socket stays open
+        throughout, so none is refused."""
+        self.tls, self._options = tls, options
+        self.switch.swap(self._factory(site))
+        self.site = site
+
+    def _factory(self, site: Site) -> Any:
+        if self.tls is None:
+            return site
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        options, self._options = self._options, None
+        return TLSMemoryBIOFactory(options, False, site)
 
     def stopService(self) -> Optional[Deferred[None]]:
         super().stopService()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from twisted.internet.threads import deferToThreadPool
 from twisted.web.server import Site
@@ -20,7 +20,7 @@ from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
 from crackershop.connection import ConnectionLimits
-from crackershop.mail import OutboxMailer
+from crackershop.mail import make_mailer
 from crackershop.ratelimit import Limiting, guard, make_limiting
 from crackershop.requestlog import RequestLog
 from crackershop.store.catalogue import CachedCatalogue
@@ -59,6 +59,10 @@ class ShopSite(Site):
 
     # Request ids and the per-request log event (crackershop.requestlog).
     requests: Any = None
+    # What it was made from (see make_site).
+    config: Any = None
+    limiting: Any = None
+    close_limiter: Any = None
 
     def getResourceFor(self, request: Any) -> Any:
         if self.requests is not None:
@@ -84,23 +88,58 @@ def make_cors(origins: Iterable[str], features: Sequence[ModuleType] = HEADER_FE
     )
 
 
+# Settings that make the rate limiter: a site made again on a restart in
+# place keeps its predecessor's limiter (and every client's bucket) unless
+# one of these changed.
+LIMITER_SETTINGS = (
+    "rate_limit_enabled",
+    "rate_limit_window_ms",
+    "rate_limit_max_requests",
+    "rate_limit_write_max",
+    "rate_limit_auth_max",
+    "redis_url",
+    "redis_host",
+    "redis_port",
+    "redis_timeout",
+    "trusted_proxies",
+    "workers",
+)
+
+
 def make_site(
-    reactor: Any, config: Config, store: IStore, limiting: Optional[Limiting] = None
+    reactor: Any,
+    config: Config,
+    store: IStore,
+    limiting: Optional[Limiting] = None,
+    previous: Optional[ShopSite] = None,
 ) -> ShopSite:
+    """The site of one serving process, limited by ``limiting`` (made from
+    ``config`` when not given); ``previous`` is the site it replaces (a
+    single process restarting in place), whose limiter it keeps when the
+    rate-limit settings are the same."""
     pool = reactor.getThreadPool()
 
     def in_thread(f: Any, *args: Any) -> Any:
         return deferToThreadPool(reactor, pool, f, *args)
 
-    if limiting is None:
-        limiting = make_limiting(reactor, config)
-    if limiting.limiter is not None:
-        reactor.addSystemEventTrigger("before", "shutdown", limiting.limiter.close)
+    same = previous is not None and all(
+        getattr(previous.config, name) == getattr(config, name) for name in LIMITER_SETTINGS
+    )
+    if previous is not None and same:
+        limiting, close_limiter = previous.limiting, previous.close_limiter
+    else:
+        if limiting is None:
+            limiting = make_limiting(reactor, config)
+        close_limiter = _once(limiting.limiter.close if limiting.limiter is not None else None)
+        reactor.addSystemEventTrigger("before", "shutdown", close_limiter)
+        if previous is not None:
+            # connections still open on the old site may use it a while longer
+            reactor.callLater(max(config.request_timeout, 60) * 2, previous.close_limiter)
     deps = Dependencies(
         store=store,
         tokens=Tokens(config.jwt_secret, config.jwt_expire, reactor, config.jwt_leeway),
         passwords=Passwords(config.bcrypt_rounds, in_thread),
-        mailer=OutboxMailer(config.mail_outbox or None),
+        mailer=make_mailer(reactor, config),
         clock=reactor,
         environment=config.environment,
         public_url=config.public_url,
@@ -130,6 +169,25 @@ def make_site(
         limits=ConnectionLimits.from_config(config),
         hsts_max_age=config.hsts_max_age,
     )
+    site.config = config
+    site.limiting = limiting
+    site.close_limiter = close_limiter
     site.requests = RequestLog(reactor, config.trusted_proxies)
     site.requests.start()
+    if previous is not None and previous.requests is not None:
+        previous.requests.stop()
     return site
+
+
+def _once(close: Optional[Callable[[], Any]]) -> Callable[[], Any]:
+    """``close``, run at most once (at shutdown, or when a restart in place
+    replaced it, whichever comes first)."""
+    done: list[bool] = []
+
+    def run() -> Any:
+        if close is None or done:
+            return None
+        done.append(True)
+        return close()
+
+    return run

@@ -42,6 +42,8 @@ class Options(usage.Options):
         super().__init__()
         self.config: Optional[Config] = None
         self.warnings: Sequence[str] = ()
+        # the settings given on the command line, to read the rest again on SIGHUP
+        self.given: dict[str, str] = {}
 
     def parseOptions(self, options: Optional[Sequence[str]] = None) -> None:
         try:
@@ -55,6 +57,7 @@ class Options(usage.Options):
             value = self.get(flag_name(name))
             if value is not None:
                 given[name] = value
+        self.given = given
         try:
             self.config, self.warnings = from_environment(given)
         except ConfigError as e:
@@ -83,19 +86,26 @@ def _exit_with_code() -> None:
 
 
 class ShopService(MultiService):
-    """The root service; also gives twistd its log observer."""
+    """The root service; also gives twistd its log observer (standard output
+    and LOG_DIR/crackershop.log, as a cluster's master does)."""
 
     def __init__(self, config: Config) -> None:
         super().__init__()
         self.config = config
+        self.logfile: Any = None
 
     def setServiceParent(self, parent: Any) -> None:
         super().setServiceParent(parent)
         if hasattr(parent, "setComponent"):
-            from crackershop.logs import make_observer
+            from crackershop.logs import server_observer
 
-            observer = make_observer(self.config.log_level, self.config.production)
+            observer, self.logfile = server_observer(self.config)
             parent.setComponent(ILogObserver, observer)
+
+    def reopen_logs(self) -> None:
+        if self.logfile is not None:
+            self.logfile.reopen()
+            log.info("reopened the log file")
 
 
 def makeService(options: Options) -> IService:
@@ -141,25 +151,67 @@ def makeService(options: Options) -> IService:
             return
         d = database.connect()
         d.addCallback(start_repair, repair, reactor, config)
-        d.addCallback(lambda store: http.listen(make_site(reactor, config, store)))
-        d.addCallback(lambda _: _control(reactor, config, http, database.child))
+        d.addCallback(serving)
         d.addErrback(lambda f: fail(reactor, _reason(f)))
+
+    def serving(store: Any) -> None:
+        from crackershop.restart import InPlace
+
+        sites = [make_site(reactor, config, store)]
+        http.listen(sites[0])
+
+        def serve(new: Config) -> None:
+            """The certificate first: a bad pair changes nothing at all."""
+            tls = (new.tls_cert, new.tls_key) if new.tls_cert else None
+            tls_options = http.tls_options(tls)
+            site = make_site(reactor, new, store, previous=sites[-1])
+            http.serve(site, tls, tls_options)
+            sites[:] = [site]
+
+        restart = InPlace(config, options.given, serve)
+        _single_process_signals(reactor, restart, root)
+        _control(reactor, config, http, database.child, restart)
 
     reactor.callWhenRunning(start)
     return root
 
 
-def _control(reactor: Any, config: Config, http: Any, child: Any = None) -> None:
+def _control(reactor: Any, config: Config, http: Any, child: Any, restart: Any) -> None:
     """The control socket of a one-process server (the master has its own)."""
     from crackershop.control import SingleProcess, listen
 
     children = [child] if child is not None else []
     try:
-        port = listen(reactor, config.run_dir, SingleProcess(reactor, config, http, children))
+        port = listen(
+            reactor, config.run_dir, SingleProcess(reactor, config, http, children, restart)
+        )
     except Exception as e:
         log.error("no control socket in {run_dir}: {error}", run_dir=config.run_dir, error=str(e))
         return
     reactor.addSystemEventTrigger("before", "shutdown", port.stopListening)
+
+
+def _single_process_signals(reactor: Any, restart: Any, root: ShopService) -> None:
+    """SIGHUP restarts in place (what ``systemctl reload`` sends); SIGUSR1
+    reopens the log file after an external rotation."""
+    import contextlib
+    import signal
+
+    from crackershop.restart import RestartRefused
+
+    def hup() -> None:
+        log.info("received SIGHUP")
+        # a refusal is logged, and the server goes on as it was
+        with contextlib.suppress(RestartRefused):
+            restart.restart()
+
+    actions = {signal.SIGHUP: hup, signal.SIGUSR1: root.reopen_logs}
+
+    def handler(signum: int, frame: Any) -> None:
+        reactor.callFromThread(actions[signal.Signals(signum)])
+
+    for signum in actions:
+        signal.signal(signum, handler)
 
 
 def clustered(config: Config) -> bool:

@@ -34,6 +34,7 @@ DEFAULT_LIFETIME = 3600.0
 REFETCH_AT_MOST_EVERY = 60.0
 LEEWAY = 30.0
 
+
 class AccountExists(Conflict):
     code = "account_exists"
 

@@ -6,12 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from crackershop import __version__
 from crackershop.app.routing import Call, Reply, Route
 from crackershop.errors import ServiceUnavailable, ShopError
 from crackershop.store.interfaces import IStore
+
+# How long /ready waits for a dependency: under the 1-5 s after which
+# load balancers and Kubernetes count a probe as failed, not answered.
+READY_DEADLINE = 1.5
 
 
 def _now(clock: IReactorTime) -> datetime:
@@ -77,21 +83,46 @@ class ServiceHandlers:
         )
 
     async def ready(self, call: Call) -> Reply:
-        checks: dict[str, str] = {}
-        try:
+        """Every check runs at once, each within READY_DEADLINE, so a probe
+        gets its answer in time whatever is down."""
+
+        async def mongodb() -> tuple[str, str]:
             await self.store.ping()
-            checks["mongodb"] = "ok"
-        except ShopError:
-            checks["mongodb"] = "unavailable"
-        for check in self.readiness:
-            name, state = await check()
-            checks[name] = state
-        failed = sorted(k for k, v in checks.items() if v == "unavailable")
-        if failed:
-            raise ServiceUnavailable(
-                "Not ready: " + ", ".join(failed) + " unavailable", details=checks
-            )
+            return "mongodb", "ok"
+
+        names = ["mongodb"] + [f"check {i}" for i in range(len(self.readiness))]
+        results = await gatherResults(
+            [
+                self._within(Deferred.fromCoroutine(check()), name)
+                for name, check in zip(names, [mongodb, *self.readiness])
+            ]
+        )
+        checks = {name: state for name, state, _ in results}
+        reasons = [f"{name} {why}" for name, state, why in results if state == "unavailable"]
+        if reasons:
+            raise ServiceUnavailable("Not ready: " + "; ".join(sorted(reasons)), details=checks)
         return Reply({"success": True, "status": "ready", "checks": checks})
+
+    def _within(self, d: Deferred[Any], name: str) -> Deferred[tuple[str, str, str]]:
+        """(name, state, reason): "unavailable" when the check fails or has
+        not answered by the deadline (and is then cancelled)."""
+        began = self.clock.seconds()
+        d.addTimeout(READY_DEADLINE, self.clock)
+
+        def answered(result: tuple[str, str]) -> tuple[str, str, str]:
+            return result[0], result[1], ""
+
+        def failed(failure: Failure) -> tuple[str, str, str]:
+            late = self.clock.seconds() - began >= READY_DEADLINE
+            if late:
+                why = f"did not answer within {READY_DEADLINE:g}s"
+            elif failure.check(ShopError):
+                why = "unavailable"
+            else:
+                why = f"failed: {type(failure.value).__name__}"
+            return name, "unavailable", why
+
+        return d.addCallbacks(answered, failed)
 
     async def welcome(self, call: Call) -> Reply:
         return Reply(

@@ -10,18 +10,11 @@ import os
 import signal
 import socket
 import sys
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, gatherResults, succeed
-from twisted.logger import (
-    FilteringLogObserver,
-    ILogObserver,
-    Logger,
-    LogLevelFilterPredicate,
-    jsonFileLogObserver,
-)
+from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
 from twisted.python.logfile import LogFile
 
@@ -39,11 +32,10 @@ from crackershop.cluster.channel import (
 )
 from crackershop.cluster.supervisor import Policy, Supervisor, Worker
 from crackershop.config import Config
-from crackershop.logs import LEVELS, make_observer
+from crackershop.logs import server_observer
 
 log = Logger()
 
-LOG_NAME = "crackershop.log"
 BACKLOG = 1024
 
 
@@ -124,15 +116,13 @@ class Master(MultiService):
         self._address: tuple[str, int] = (config.host, config.port)
 
     def _observe_metrics(self) -> None:
-        """The master's share of /metrics: restarts, and each worker's memory."""
+        """The master's share of /metrics: restarts; and a worker that exits
+        takes its live gauges (its memory among them) with it."""
         from crackershop.metrics import metrics, process_dead
 
         recorded = metrics()
         self.supervisor.on_replaced = lambda reason: recorded.worker_restarts.labels(reason).inc()
         self.supervisor.on_exit = process_dead
-        self.supervisor.on_rss = lambda worker_id, rss: recorded.worker_rss.labels(
-            str(worker_id)
-        ).set(rss)
 
     # -- logging: the master writes the one log file, for itself and its workers
 
@@ -142,33 +132,8 @@ class Master(MultiService):
             parent.setComponent(ILogObserver, self.observer())
 
     def observer(self) -> ILogObserver:
-        stdout = make_observer(self.config.log_level, self.config.production)
-        observers = [stdout]
-        try:
-            directory = Path(self.config.log_dir)
-            directory.mkdir(parents=True, exist_ok=True)
-            self.logfile = LogFile(
-                LOG_NAME,
-                str(directory),
-                rotateLength=self.config.log_max_size,
-                maxRotatedFiles=self.config.log_max_files,
-            )
-        except OSError as e:
-            sys.stderr.write(f"crackershop: cannot write logs to {self.config.log_dir}: {e}\n")
-        else:
-            predicate = LogLevelFilterPredicate(defaultLogLevel=LEVELS[self.config.log_level])
-            observers.append(
-                FilteringLogObserver(
-                    jsonFileLogObserver(self.logfile, recordSeparator=""),  # type: ignore[arg-type]
-                    [predicate],
-                )
-            )
-
-        def observe(event: dict[str, Any]) -> None:
-            for observer in observers:
-                observer(event)
-
-        return observe  # type: ignore[return-value]
+        observer, self.logfile = server_observer(self.config)
+        return observer
 
     def reopen_logs(self) -> None:
         if self.logfile is not None:

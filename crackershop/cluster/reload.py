@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from twisted.internet.defer import Deferred
 from twisted.internet.utils import getProcessOutputAndValue
@@ -27,6 +27,19 @@ CHECK = (
     "import crackershop.site, crackershop.cluster.worker\n"
     "sys.exit(0 if ok else 1)\n"
 )
+
+
+# watchdog's event types that mean a file's content may have changed
+WRITES = frozenset({"created", "modified", "moved", "deleted", "closed"})
+
+
+def signature(path: Path) -> Optional[tuple[int, int]]:
+    """A file's modification time and size, or None when it is gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def package_dir() -> Path:
@@ -45,6 +58,7 @@ class Reloader:
         self._pending: Any = None
         self._busy = False
         self._again = False
+        self.known: dict[str, Optional[tuple[int, int]]] = {}
 
     def start(self) -> None:
         try:
@@ -57,10 +71,15 @@ class Reloader:
 
         class Changed(FileSystemEventHandler):  # type: ignore[misc]
             def on_any_event(self, event: Any) -> None:
+                # Reading a file is an event too (opened, closed without
+                # writing): every import by a starting worker would count.
+                if event.event_type not in WRITES:
+                    return
                 path = str(getattr(event, "dest_path", "") or event.src_path)
                 if path.endswith(".py"):
                     reloader.reactor.callFromThread(reloader.changed, path)
 
+        self.known = {str(p): signature(p) for p in self.root.rglob("*.py")}
         self.observer = Observer()
         self.observer.schedule(Changed(), str(self.root), recursive=True)
         self.observer.daemon = True
@@ -75,6 +94,10 @@ class Reloader:
             self._pending.cancel()
 
     def changed(self, path: str) -> None:
+        now = signature(Path(path))
+        if self.known.get(path) == now:
+            return  # touched, but the same file as before
+        self.known[path] = now
         log.info("changed: {path}", path=path)
         if self._pending is not None and self._pending.active():
             self._pending.reset(SETTLE)

@@ -450,6 +450,8 @@ class Supervisor:
             return
         worker.state = READY
         worker.ready_at = self.clock.seconds()
+        if not self.ever_ready and self._too_big_at_idle(worker):
+            return
         self.ever_ready = True
         log.info("worker {id} (pid {pid}) is ready", id=worker.id, pid=worker.pid)
         slot = worker.slot
@@ -464,6 +466,19 @@ class Supervisor:
         waiting, worker._ready = worker._ready, []
         for d in waiting:
             d.callback(worker)
+
+    def _too_big_at_idle(self, worker: Worker) -> bool:
+        """A first worker already over MAX_MEMORY when ready would be recycled
+        for ever: refuse to run instead, saying what the limit must exceed."""
+        rss = self.rss(worker.pid) if worker.pid is not None else None
+        if rss is None or rss <= self.policy.max_memory:
+            return False
+        self._fatal(
+            f"MAX_MEMORY ({self.policy.max_memory / 2**20:.0f} MB) is below what a worker "
+            f"needs when idle ({rss / 2**20:.0f} MB); raise it (e.g. "
+            f"MAX_MEMORY={max(256, int(rss / 2**20 * 2))}mb)"
+        )
+        return True
 
     def _replaced(self, slot: Slot, reason: str) -> None:
         slot.replaced(reason)
@@ -593,6 +608,8 @@ class Supervisor:
                 self._kill(worker)
 
     def _check_memory(self) -> None:
+        if self.failed or self.stopping:
+            return
         for slot in list(self.slots):
             worker = slot.worker
             if worker is None or worker.state != READY or slot.pending is not None:

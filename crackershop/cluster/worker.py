@@ -44,6 +44,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from twisted.logger import FilteringLogObserver, LogLevelFilterPredicate, globalLogBeginner
 
     from crackershop.logs import LEVELS
+    from crackershop.metrics import record_memory
 
     agent = Agent(
         reactor,
@@ -62,6 +63,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     install_signals(agent)
     reactor.callWhenRunning(agent.boot, lambda: _serving(reactor, config, agent))  # type: ignore[attr-defined]
+    reactor.callWhenRunning(record_memory, reactor, agent.worker_id)  # type: ignore[attr-defined]
     reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined,call-arg]
     return agent.exit_code
 

@@ -129,10 +129,17 @@ def test_rolling_restart_under_load_fails_nothing(cluster: Server) -> None:
 
 
 def test_memory_recycle_under_load_fails_nothing(tmp_path: Path, secantus: Secantus) -> None:
-    """A limit below a worker's size: workers are recycled under load, zero failures."""
+    """A limit a little above an idle worker's size: workers grow past it under load
+    and are recycled, zero failures. (Below the idle size is refused at start.)"""
+    probe = Server(tmp_path / "probe", env={"MONGO_URI": secantus.uri + "/cluster"}, args=CLUSTER)
+    try:
+        idle = max(psutil.Process(pid).memory_info().rss for pid in workers(probe))
+    finally:
+        assert probe.stop() == 0
+    limit = int(idle / 2**20) + 2
     server = Server(
         tmp_path,
-        env={"MONGO_URI": secantus.uri + "/cluster", "MAX_MEMORY": "20mb"},
+        env={"MONGO_URI": secantus.uri + "/cluster", "MAX_MEMORY": f"{limit}mb"},
         args=CLUSTER,
     )
     try:
@@ -141,7 +148,7 @@ def test_memory_recycle_under_load_fails_nothing(tmp_path: Path, secantus: Secan
             ok = load.ok
             wait_until(lambda: load.ok > ok + 100, 30, "load after recycling")
         out = server.output()
-        assert "over the 20 MB limit; recycling it" in out
+        assert f"over the {limit} MB limit; recycling it" in out
         assert re.search(r"draining worker \d+, replaced by \d+", out)
         print(f"memory recycle under load: {load.ok} ok, {len(load.failures)} failed")
         assert load.failures == [], (load.failures[:5], server.output()[-3000:])

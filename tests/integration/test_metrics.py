@@ -63,3 +63,62 @@ def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
         )
     finally:
         assert server.stop() == 0, server.output()[-3000:]
+
+
+def test_memory_of_gone_workers_leaves_metrics(tmp_path: Path) -> None:
+    """After a rolling restart and a kill -9, /metrics lists the memory of the live
+    workers only, one series each."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from tests.support import child_env, tool
+
+    server = Server(tmp_path, args=["--workers", "2"])
+
+    def live() -> list[int]:
+        done = subprocess.run(
+            [tool("crackershop"), "status", "--json"],
+            cwd=tmp_path,
+            env=child_env({}),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        workers = json.loads(done.stdout)["workers"]
+        return sorted(w["pid"] for w in workers if w["state"] == "ready")
+
+    def series() -> list[tuple[str, str]]:
+        text = httpx.get(server.url + "/metrics").text
+        found = re.findall(
+            r"^crackershop_worker_resident_memory_bytes"
+            r'\{(?=.*pid="(\d+)")(?=.*worker="(\d+)").*\} ',
+            text,
+            re.MULTILINE,
+        )
+        return sorted(found)
+
+    def only_live() -> bool:
+        pids = live()
+        found = series()
+        return len(pids) == 2 and sorted(int(pid) for pid, _ in found) == pids
+
+    try:
+        wait_until(only_live, 30, "the first workers' memory")
+        done = subprocess.run(
+            [tool("crackershop"), "restart"],
+            cwd=tmp_path,
+            env=child_env({}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        wait_until(only_live, 30, "the new workers' memory, and none of the old")
+        assert {worker for _, worker in series()} == {"3", "4"}
+        os.kill(live()[0], signal.SIGKILL)
+        wait_until(only_live, 60, "the killed worker's memory to go")
+        assert len(series()) == 2
+    finally:
+        assert server.stop() == 0, server.output()[-3000:]

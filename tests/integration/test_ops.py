@@ -141,7 +141,8 @@ def test_status_restart_scale_logs_and_stop_on_a_two_worker_cluster(
 
 
 def test_single_process_status_and_stop(tmp_path: Path, secantus: Secantus) -> None:
-    """--workers=0 also answers status (itself as the one worker) and stop; restart is refused."""
+    """--workers=0 also answers status (itself as the one worker), restart (in place)
+    and stop; scale is refused."""
     server = Server(tmp_path, env={"MONGO_URI": secantus.uri + "/ops1"}, args=["--workers", "0"])
     try:
         wait_until(lambda: cli(server, "status").returncode == 0, 30, "control socket")
@@ -151,7 +152,9 @@ def test_single_process_status_and_stop(tmp_path: Path, secantus: Secantus) -> N
         assert st["mode"] == "single process" and st["pid"] == server.pid
         [me] = st["workers"]
         assert me["pid"] == server.pid and me["served"] >= 3 and me["state"] == "ready"
-        refused = cli(server, "restart")
+        done = cli(server, "restart")
+        assert done.returncode == 0 and "restarted in place" in done.stdout, done.stderr
+        refused = cli(server, "scale", "2")
         assert refused.returncode == 1 and "single-process" in refused.stderr
         done = cli(server, "stop")
         assert done.returncode == 0, done.stderr

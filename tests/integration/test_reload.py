@@ -21,8 +21,9 @@ def copy_package(where: Path) -> Path:
 def test_reload_rolls_changes_in_and_keeps_broken_code_out(
     tmp_path: Path, secantus: Secantus
 ) -> None:
-    """Touch a module: the worker is replaced under load, nothing fails; a syntax
-    error: the error is printed and the same worker keeps serving."""
+    """Nothing is restarted until a file changes; touch a module: the worker is
+    replaced once under load, nothing fails; a syntax error: the error is printed
+    and the same worker keeps serving."""
     package = copy_package(tmp_path / "src")
     server = Server(
         tmp_path / "srv",
@@ -33,6 +34,8 @@ def test_reload_rolls_changes_in_and_keeps_broken_code_out(
         wait_until(lambda: "watching" in server.output(), 30, "the watcher")
         with server.client() as c:
             first = c.get("/health").headers["x-worker"]
+        # the worker's own imports and the watcher's start read every module
+        assert first == "1" and "changed:" not in server.output(), server.output()
         module = package / "app" / "service.py"
         with Load(server.url, keepalive=5, fresh=5, limit=60) as load:
             wait_until(lambda: load.ok > 50, 30, "load to start")
@@ -46,6 +49,9 @@ def test_reload_rolls_changes_in_and_keeps_broken_code_out(
             settled = load.ok
             wait_until(lambda: load.ok > settled + 50, 30, "load after the reload")
         assert load.failures == [], load.failures[:5]
+        assert server.output().count("the changed code loads") == 1, server.output()
+        changed = [line for line in server.output().splitlines() if "changed: " in line]
+        assert changed and all(line.endswith("service.py") for line in changed), changed
         with server.client() as c:
             second = c.get("/health").headers["x-worker"]
         module.write_text(module.read_text() + "\ndef broken(:\n")

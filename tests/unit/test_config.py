@@ -179,6 +179,13 @@ SAMPLES = {
     "MAX_UPLOAD_FILES": "4",
     "REQUEST_TIMEOUT": "45000",
     "MAIL_OUTBOX": "/srv/outbox",
+    "SMTP_HOST": "mail.example",
+    "SMTP_PORT": "465",
+    "SMTP_USER": "shop",
+    "SMTP_PASSWORD": "relay-secret-1",
+    "SMTP_FROM": "Shop <no-reply@shop.example>",
+    "SMTP_TLS": "tls",
+    "SMTP_CA_FILE": "/etc/shop/mail-ca.pem",
     "GOOGLE_CLIENT_ID": "client.apps.example",
     "GOOGLE_CERTS_URL": "https://keys.example/certs",
     "PUBLIC_URL": "https://shop.example",
@@ -225,9 +232,11 @@ def test_config_output_reads_back_to_the_same_settings(
     given = {"JWT_SECRET": STRONG, **environ}
     printed = _printed(given, monkeypatch, capsys, tmp_path)
     assert set(printed) == set(SAMPLES)
-    # a secret is masked; it is given again as it was
-    fed_back = {name: value for name, value in printed.items() if value}
-    fed_back["JWT_SECRET"] = STRONG
+    # a secret is masked, and one given nowhere is "not set": secrets are given
+    # again as they were
+    secrets = {decl.env for _, decl in declarations() if decl.secret}
+    fed_back = {name: value for name, value in printed.items() if value and name not in secrets}
+    fed_back.update({name: given[name] for name in secrets if name in given})
     original, _ = load({}, given)
     again, _ = load({}, fed_back)
     assert again == original
