@@ -161,6 +161,16 @@ class DatabaseUnavailable(ServiceUnavailable):
         )
 
 
+class DatabaseStarting(ServiceUnavailable):
+    code = "starting"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The server is starting up, please try again shortly",
+            headers={"Retry-After": "1"},
+        )
+
+
 def envelope(error: ShopError) -> dict[str, object]:
     body: dict[str, object] = {"success": False, "error": error.message, "code": error.code}
     if error.details:

@@ -86,6 +86,7 @@ class MongoChit:
         return await self.paid._find(filter, [("monthIndex", 1), ("_id", 1)])
 
     async def ensure_indexes(self) -> None:
+        await self.schemes._create_collection()
         await self.members._index([("user", 1), ("scheme", 1)], unique=True)
         await self.members._index([("scheme", 1), ("createdAt", 1)])
         await self.paid._index([("user", 1), ("scheme", 1), ("monthIndex", 1)], unique=True)

@@ -44,7 +44,9 @@ class MongoStore:
         await self.mongo.ping()
 
     async def ensure_indexes(self) -> None:
+        self.mongo.collections = None  # read afresh
         for repo in (
+            self.settings,
             self.users,
             self.categories,
             self.products,
@@ -57,4 +59,6 @@ class MongoStore:
             self.idempotency,
         ):
             await repo.ensure_indexes()
-        log.info("database indexes are in place")
+        self.mongo.schema_ready = True
+        self.mongo.collections = None
+        log.info("database collections and indexes are in place")

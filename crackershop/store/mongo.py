@@ -17,7 +17,7 @@ from txmongo.collection import ReturnDocument
 from txmongo.connection import ConnectionPool, _Connection, _Pinger
 from txmongo.filter import ASCENDING, DESCENDING, sort
 
-from crackershop.errors import DatabaseUnavailable, DuplicateKey
+from crackershop.errors import DatabaseStarting, DatabaseUnavailable, DuplicateKey
 from crackershop.metrics import metrics
 from crackershop.store.interfaces import Document
 
@@ -86,12 +86,24 @@ class Mongo:
         self.db = db
         self.clock = clock
         self.timeout = timeout
+        # Until every collection and index exists, only the calls that make
+        # them run (see Schema): the embedded database stops taking writes
+        # when an insert that creates its collection races with any
+        # collection or index being created.
+        self.schema_ready = False
+        # the collections known to exist, read once per schema check
+        self.collections: Optional[set[str]] = None
 
     def collection(self, name: str) -> Any:
         return self.db[name]
 
-    async def run(self, call: Callable[[], Awaitable[T]], unique: str = "") -> T:
-        """Run one driver call; DatabaseUnavailable if it fails or is late."""
+    async def run(
+        self, call: Callable[[], Awaitable[T]], unique: str = "", schema: bool = False
+    ) -> T:
+        """Run one driver call; DatabaseUnavailable if it fails or is late.
+        Before the schema is in place only ``schema`` calls run."""
+        if not (self.schema_ready or schema):
+            raise DatabaseStarting()
         d: Deferred[T] = ensureDeferred(_awaited(call))
         d.addTimeout(self.timeout, self.clock)
         recorded = metrics()
@@ -118,6 +130,12 @@ class Mongo:
             recorded.mongo_errors.inc()
             raise DatabaseUnavailable() from None
 
+    async def existing_collections(self) -> set[str]:
+        if self.collections is None:
+            names = await self.run(lambda: self.db.collection_names(), schema=True)
+            self.collections = set(names)
+        return self.collections
+
     async def ping(self) -> None:
         await self.run(lambda: self.db.command("ping"))
         # ping needs no login; a read shows whether the server accepts ours
@@ -131,6 +149,12 @@ async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
 def _is_transient(error: OperationFailure) -> bool:
     labels: set[str] = set(getattr(error, "_error_labels", None) or ())
     return bool({"TransientTransactionError", "RetryableWriteError"} & set(labels))
+
+
+def _key_of(index: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """An index's key as (field, 1 or -1) pairs (other kinds as they are)."""
+    key = index.get("key") or {}
+    return [(field, int(v) if isinstance(v, (int, float)) else v) for field, v in key.items()]
 
 
 def now_utc(clock: IReactorTime) -> datetime:
@@ -153,7 +177,6 @@ class Repository:
     def __init__(self, mongo: Mongo) -> None:
         self.mongo = mongo
         self.coll = mongo.collection(self.name)
-        self._created = False
 
     async def _insert(self, doc: Mapping[str, Any]) -> Document:
         stamped = dict(doc)
@@ -208,22 +231,29 @@ class Repository:
         return n
 
     async def _create_collection(self) -> None:
-        """Create the collection unless it exists. An index is only ever
-        built on an existing collection: the embedded database stops
-        taking writes when a createIndexes that creates its collection
-        races with an insert that creates it too."""
+        """Create the collection unless it exists."""
+        existing = await self.mongo.existing_collections()
+        if self.name in existing:
+            return
         try:
-            await self.mongo.run(lambda: self.mongo.db.command("create", self.name))
+            await self.mongo.run(lambda: self.mongo.db.command("create", self.name), schema=True)
         except OperationFailure as e:
             if e.code != NAMESPACE_EXISTS:
                 raise
+        existing.add(self.name)
 
     async def _index(self, keys: Sequence[tuple[str, int]], **options: Any) -> None:
-        if not self._created:
-            await self._create_collection()
-            self._created = True
+        """Create the index unless one on the same keys exists: on a database
+        already set up, checking the schema changes nothing."""
+        await self._create_collection()
+        info = await self.mongo.run(lambda: self.coll.index_information(), schema=True)
+        wanted = [(name, 1 if direction > 0 else -1) for name, direction in keys]
+        if any(_key_of(index) == wanted for index in info.values()):
+            return
         try:
-            await self.mongo.run(lambda: self.coll.create_index(order_by(keys), **options))
+            await self.mongo.run(
+                lambda: self.coll.create_index(order_by(keys), **options), schema=True
+            )
         except OperationFailure as e:
             # An existing database may already hold an equivalent index made
             # with other options (by Mongoose, say): keep it and say so.

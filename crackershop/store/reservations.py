@@ -44,7 +44,13 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from crackershop.errors import DATABASE_RETRY_AFTER, Conflict, ServiceUnavailable, ShopError
+from crackershop.errors import (
+    DATABASE_RETRY_AFTER,
+    Conflict,
+    DatabaseStarting,
+    ServiceUnavailable,
+    ShopError,
+)
 from crackershop.store.interfaces import Document, IStore
 from crackershop.store.mongo import now_utc
 from crackershop.store.orders import FAILED, HIDDEN, RESERVING
@@ -301,6 +307,8 @@ class RepairService(Service):
         assert self.reservations is not None
         try:
             await self.reservations.repair()
+        except DatabaseStarting:
+            pass  # the schema is still being set up: the next sweep runs
         except ShopError as e:
             log.warn("order repair sweep failed: {error}", error=e.message)
         except Exception:

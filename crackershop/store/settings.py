@@ -81,4 +81,4 @@ class MongoSettings(Repository):
         return await self.get()
 
     async def ensure_indexes(self) -> None:
-        return None
+        await self._create_collection()

@@ -1,4 +1,5 @@
-"""Index builds never race the implicit creation of their collection."""
+"""The schema is set up before the store is used, and checking it on a
+database already set up changes nothing."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ class Recording:
         self.existing = existing
         self.calls: list[tuple[str, str]] = []
 
+        self.indexes: dict[str, list[Any]] = {}
+
+    def collection_names(self) -> Deferred[list[str]]:
+        self.calls.append(("listCollections", ""))
+        return succeed(sorted(self.existing))
+
     def command(self, name: str, value: Any) -> Deferred[dict[str, Any]]:
         self.calls.append((name, value))
         if value in self.existing:
@@ -30,34 +37,53 @@ class Recording:
         db = self
 
         class Collection:
+            def index_information(self) -> Deferred[dict[str, Any]]:
+                made = db.indexes.get(name, [])
+                return succeed({f"i{n}": {"key": dict(k)} for n, k in enumerate(made)})
+
             def create_index(self, keys: Any, **options: Any) -> Deferred[str]:
                 db.calls.append(("createIndex", name))
+                db.indexes.setdefault(name, []).append(list(keys["orderby"]))
                 return succeed("index")
 
         return Collection()
 
 
-def build(existing: set[str]) -> tuple[Recording, list[Any]]:
-    db = Recording(existing)
+def build(db: Recording) -> tuple[MongoUsers, list[Any]]:
     done: list[Any] = []
     users = MongoUsers(Mongo(db, Clock(), 5.0))
     ensureDeferred(users.ensure_indexes()).addBoth(done.append)
-    return db, done
+    return users, done
 
 
 def test_the_collection_is_created_before_its_first_index() -> None:
     """A new collection is created explicitly, once, before any index: the
-    embedded database stops taking writes when createIndexes creates it
-    while an insert does too."""
-    db, done = build(set())
+    embedded database stops taking writes when an insert that creates a
+    collection races with collections or indexes being made."""
+    db = Recording(set())
+    _, done = build(db)
     assert done == [None]
-    assert db.calls[0] == ("create", "users")
-    assert [c for c in db.calls if c[0] == "create"] == [("create", "users")]
-    assert {c[0] for c in db.calls[1:]} == {"createIndex"}
+    made = [c for c in db.calls if c[0] != "listCollections"]
+    assert made[0] == ("create", "users")
+    assert {c[0] for c in made[1:]} == {"createIndex"}
 
 
-def test_an_existing_collection_is_kept() -> None:
-    """A collection that exists already (NamespaceExists) is fine."""
-    db, done = build({"users"})
+def test_a_database_already_set_up_is_left_alone() -> None:
+    """When the collection and its indexes exist, nothing is created."""
+    db = Recording(set())
+    build(db)
+    first = len(db.calls)
+    _, done = build(db)
     assert done == [None]
-    assert db.calls[0] == ("create", "users") and len(db.calls) > 1
+    assert [c for c in db.calls[first:] if c[0] != "listCollections"] == []
+
+
+def test_the_store_refuses_work_until_its_schema_is_in_place() -> None:
+    """Before the schema is in place a store call is a 503 "starting"; the
+    schema's own calls run."""
+    from crackershop.errors import DatabaseStarting
+
+    mongo = Mongo(Recording(set()), Clock(), 5.0)
+    failed: list[Any] = []
+    ensureDeferred(mongo.ping()).addErrback(failed.append)
+    assert failed and failed[0].check(DatabaseStarting)
