@@ -89,7 +89,7 @@ def _serving(reactor: Any, config: Any, agent: Any) -> Any:
     async def ready() -> Any:
         store = start_repair(await database.connect(), repair, reactor, config)
         try:
-            await store.ping()
+            await store.reachable()
         except Exception as e:
             where = mask_uri(config.mongo_uri)
             raise RuntimeError(f"the database at {where} does not answer: {e}") from e

@@ -43,6 +43,10 @@ class MongoStore:
     async def ping(self) -> None:
         await self.mongo.ping()
 
+    async def reachable(self) -> None:
+        """Whether the database answers and accepts us, schema or not."""
+        await self.mongo.ping(schema=True)
+
     async def ensure_indexes(self) -> None:
         self.mongo.collections = None  # read afresh
         for repo in (

@@ -136,10 +136,12 @@ class Mongo:
             self.collections = set(names)
         return self.collections
 
-    async def ping(self) -> None:
-        await self.run(lambda: self.db.command("ping"))
+    async def ping(self, schema: bool = False) -> None:
+        """Whether the database answers and accepts us (and, unless
+        ``schema``, whether the schema is in place)."""
+        await self.run(lambda: self.db.command("ping"), schema=schema)
         # ping needs no login; a read shows whether the server accepts ours
-        await self.run(lambda: self.db["users"].find_one({}, {"_id": 1}))
+        await self.run(lambda: self.db["users"].find_one({}, {"_id": 1}), schema=schema)
 
 
 async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
