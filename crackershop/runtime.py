@@ -34,6 +34,7 @@ class DatabaseService(Service):
         self.pool: Any = None
         self.store: Optional[MongoStore] = None
         self.indexed = False
+        self._schema_waiters: list[Deferred[None]] = []
         self._retry: Any = None
         # the embedded database serving this pool, if this process runs it
         self.child: Any = None
@@ -67,8 +68,21 @@ class DatabaseService(Service):
 
         def done(_: None) -> None:
             self.indexed = True
+            waiting, self._schema_waiters = self._schema_waiters, []
+            for d in waiting:
+                d.callback(None)
 
         ensureDeferred(store.ensure_indexes()).addCallbacks(done, failed)
+
+    def schema_ready(self) -> Deferred[None]:
+        """Fires once every collection and index exists (the store serves
+        from then on): a worker says it is ready only after that, so it
+        never takes traffic only to answer 503 "starting"."""
+        if self.indexed:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._schema_waiters.append(d)
+        return d
 
     def stopService(self) -> Optional[Deferred[None]]:
         super().stopService()

@@ -93,6 +93,7 @@ def _serving(reactor: Any, config: Any, agent: Any) -> Any:
         except Exception as e:
             where = mask_uri(config.mongo_uri)
             raise RuntimeError(f"the database at {where} does not answer: {e}") from e
+        await database.schema_ready()
         limiting = make_limiting(reactor, config)
         # While Redis is away, each worker allows its share of every limit.
         limiting.divide(agent.workers)
