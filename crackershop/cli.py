@@ -134,7 +134,7 @@ def _database(config: Config) -> Iterator[Any]:
     or an embedded database started for the duration of the command."""
     import pymongo
 
-    from crackershop.embedded import find_secantusd, free_port, uri_file
+    from crackershop.children.embedded import find_secantusd, free_port, uri_file
     from crackershop.store.mongo import database_name
 
     if config.mongo_uri:
@@ -192,7 +192,7 @@ def _database(config: Config) -> Iterator[Any]:
 def seed_command(argv: Sequence[str]) -> int:
     from tqdm import tqdm
 
-    from crackershop.seed import is_empty, product_count, seed
+    from crackershop.ops.seed import is_empty, product_count, seed
 
     parser = argparse.ArgumentParser(prog="crackershop seed", description="Seed demo data.")
     parser.add_argument(
@@ -232,7 +232,7 @@ def seed_command(argv: Sequence[str]) -> int:
 
 def exec_command(argv: Sequence[str]) -> int:
     """Private: start a child service that dies with its server (frozen builds)."""
-    from crackershop.childexec import main as exec_main
+    from crackershop.children.childexec import main as exec_main
 
     return exec_main(argv)
 
@@ -246,7 +246,7 @@ def worker_command(argv: Sequence[str]) -> int:
 
 def _ops(name: str) -> Any:
     def command(argv: Sequence[str]) -> int:
-        from crackershop import opscli
+        from crackershop.ops import commands as opscli
 
         return int(getattr(opscli, f"{name}_command")(argv))
 
@@ -271,7 +271,7 @@ COMMANDS = {
 
 
 def _install_service(argv: Sequence[str]) -> int:
-    from crackershop.service import install_service_command
+    from crackershop.ops.systemd import install_service_command
 
     return install_service_command(argv)
 

@@ -97,7 +97,7 @@ class ShopService(MultiService):
     def setServiceParent(self, parent: Any) -> None:
         super().setServiceParent(parent)
         if hasattr(parent, "setComponent"):
-            from crackershop.logs import server_observer
+            from crackershop.server.logs import server_observer
 
             observer, self.logfile = server_observer(self.config)
             parent.setComponent(ILogObserver, observer)
@@ -124,9 +124,9 @@ def makeService(options: Options) -> IService:
 
         return Master(reactor, config, lambda message: fail(reactor, message))
 
-    from crackershop.runtime import HttpService, database_service
-    from crackershop.site import make_site
-    from crackershop.store.reservations import RepairService
+    from crackershop.orders.placing import RepairService
+    from crackershop.server.runtime import HttpService, database_service
+    from crackershop.server.site import make_site
 
     root = ShopService(config)
     database = database_service(reactor, config, root)
@@ -155,7 +155,7 @@ def makeService(options: Options) -> IService:
         d.addErrback(lambda f: fail(reactor, _reason(f)))
 
     def serving(store: Any) -> None:
-        from crackershop.restart import InPlace
+        from crackershop.server.restart import InPlace
 
         sites = [make_site(reactor, config, store)]
         http.listen(sites[0])
@@ -178,7 +178,7 @@ def makeService(options: Options) -> IService:
 
 def _control(reactor: Any, config: Config, http: Any, child: Any, restart: Any) -> None:
     """The control socket of a one-process server (the master has its own)."""
-    from crackershop.control import SingleProcess, listen
+    from crackershop.ops.control import SingleProcess, listen
 
     children = [child] if child is not None else []
     try:
@@ -197,7 +197,7 @@ def _single_process_signals(reactor: Any, restart: Any, root: ShopService) -> No
     import contextlib
     import signal
 
-    from crackershop.restart import RestartRefused
+    from crackershop.server.restart import RestartRefused
 
     def hup() -> None:
         log.info("received SIGHUP")
@@ -223,7 +223,7 @@ def clustered(config: Config) -> bool:
 
 def start_repair(store: Any, repair: Any, reactor: Any, config: Config) -> Any:
     """Begin the order-repair sweep on a connected store; passes the store on."""
-    from crackershop.store.reservations import Reservations
+    from crackershop.orders.placing import Reservations
 
     repair.begin(Reservations(store, reactor, config.order_repair_after))
     return store
@@ -245,7 +245,7 @@ def _graceful_signals(reactor: Any) -> None:
 def _reason(failure: Failure) -> str:
     from twisted.internet.error import CannotListenError
 
-    from crackershop.tls import TLSSetupError
+    from crackershop.server.tls import TLSSetupError
 
     if failure.check(TLSSetupError):
         return str(failure.value)

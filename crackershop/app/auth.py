@@ -12,6 +12,7 @@ from bson.errors import InvalidId
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.iweb import IRequest
 
+from crackershop.app.mail import IMailer
 from crackershop.app.models import (
     AddressBody,
     ChangePasswordBody,
@@ -41,7 +42,6 @@ from crackershop.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from crackershop.mail import IMailer
 from crackershop.store.interfaces import IStore
 from crackershop.store.mongo import now_utc
 

@@ -9,7 +9,6 @@ from bson import ObjectId
 from pydantic import Field, model_validator
 from twisted.internet.interfaces import IReactorTime
 
-from crackershop.app.idempotency import HEADER, Idempotency, body_hash, read_key
 from crackershop.app.models import Body, ObjectIdText
 from crackershop.app.notify import Notifier
 from crackershop.app.pricing import Line, minimum_order, price_order, subtotal
@@ -17,10 +16,11 @@ from crackershop.app.queries import page_args
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
 from crackershop.app.views import OrderViews, order_ref, public_order
 from crackershop.errors import Conflict, NotFound, ValidationFailed
+from crackershop.orders.idempotency import HEADER, Idempotency, body_hash, read_key
+from crackershop.orders.placing import CANCELLED, REQUESTED, Reservations
 from crackershop.store.interfaces import Document, IStore
 from crackershop.store.mongo import now_utc
 from crackershop.store.orders import HIDDEN
-from crackershop.store.reservations import CANCELLED, REQUESTED, Reservations
 
 LIFE = (REQUESTED, "Processing", "Shipped", "Out for Delivery", "Delivered")
 STATUSES = (*LIFE, CANCELLED)

@@ -19,7 +19,7 @@ from twisted.web.server import Site
 from zope.interface import implementer
 
 from crackershop.cluster.board import AcceptBoard
-from crackershop.cluster.channel import BOARD_FD, FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
+from crackershop.cluster.link import BOARD_FD, FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
 from crackershop.cluster.serving import Balance, Connections, adopt, with_headers
 
 log = Logger()
@@ -220,7 +220,7 @@ def _board() -> Optional[AcceptBoard]:
 
 
 def _listen_fd() -> int:
-    from crackershop.cluster.channel import LISTEN_FD
+    from crackershop.cluster.link import LISTEN_FD
 
     return LISTEN_FD
 

@@ -19,7 +19,7 @@ from twisted.python.failure import Failure
 from twisted.python.logfile import LogFile
 
 from crackershop.cluster.board import AcceptBoard
-from crackershop.cluster.channel import (
+from crackershop.cluster.link import (
     BOARD_FD,
     CONFIG_ENV,
     FAMILY_ENV,
@@ -32,7 +32,7 @@ from crackershop.cluster.channel import (
 )
 from crackershop.cluster.supervisor import Policy, Supervisor, Worker
 from crackershop.config import Config
-from crackershop.logs import server_observer
+from crackershop.server.logs import server_observer
 
 log = Logger()
 
@@ -186,13 +186,13 @@ class Master(MultiService):
     # -- the control socket (crackershop status|stop|restart|scale)
 
     def _listen_control(self) -> None:
-        from crackershop.control import ProcessFigures, listen
+        from crackershop.ops.control import ProcessFigures, listen
 
         self._figures = ProcessFigures()
         self.control = listen(self.reactor, self.config.run_dir, self)
 
     def status(self) -> dict[str, Any]:
-        from crackershop.control import server_summary
+        from crackershop.ops.control import server_summary
 
         summary = server_summary(
             self.config, "cluster", self._address[0], self._address[1], self._redis_url
@@ -217,7 +217,7 @@ class Master(MultiService):
         return {"pid": os.getpid()}
 
     def restart(self, worker: Optional[int]) -> Deferred[dict[str, Any]]:
-        from crackershop.control import ControlError
+        from crackershop.ops.control import ControlError
 
         try:
             d = self.supervisor.restart(worker)
@@ -241,7 +241,7 @@ class Master(MultiService):
         reads them again), and serve the redirect port from the master."""
         if not self.config.tls_cert:
             return
-        from crackershop.tls import RedirectSite, server_options
+        from crackershop.server.tls import RedirectSite, server_options
 
         server_options(self.config.tls_cert, self.config.tls_key)
         if self.config.http_redirect_port:
@@ -257,7 +257,7 @@ class Master(MultiService):
         across them."""
         if not needs_private_redis(self.config):
             return succeed(uri)
-        from crackershop.embedded_redis import EmbeddedRedis
+        from crackershop.children.embedded_redis import EmbeddedRedis
 
         self.redis = EmbeddedRedis(self.reactor, self.config.run_dir)
         self.redis.startService()
@@ -272,7 +272,7 @@ class Master(MultiService):
     def _database_uri(self) -> Deferred[str]:
         if self.config.mongo_uri:
             return succeed(self.config.mongo_uri)
-        from crackershop.embedded import EmbeddedMongo
+        from crackershop.children.embedded import EmbeddedMongo
 
         self.embedded = EmbeddedMongo(self.reactor, self.config.data_dir)
         self.embedded.startService()

@@ -24,7 +24,7 @@ SETTLE = 0.3
 CHECK = (
     "import compileall, sys\n"
     "ok = compileall.compile_dir(sys.argv[1], quiet=1)\n"
-    "import crackershop.site, crackershop.cluster.worker\n"
+    "import crackershop.server.site, crackershop.cluster.worker\n"
     "sys.exit(0 if ok else 1)\n"
 )
 

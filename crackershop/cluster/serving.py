@@ -18,7 +18,7 @@ from twisted.web.server import Site
 from zope.interface import implementer
 
 from crackershop.cluster.board import AcceptBoard
-from crackershop.connection import IConnectionWatcher
+from crackershop.server.connection import IConnectionWatcher
 
 # Twisted accepts up to 100 (and growing) connections per wakeup; a worker
 # woken first would take a whole burst. Capping that alone is not enough: the
@@ -139,7 +139,7 @@ class Connections:
 
     def install(self, site: Site) -> None:
         """Watch ``site``'s connections; it must carry ``limits`` (a
-        :class:`~crackershop.connection.ConnectionLimits`) that its channels obey."""
+        :class:`~crackershop.server.connection.ConnectionLimits`) that its channels obey."""
         limits = getattr(site, "limits", None)
         if limits is None:
             raise TypeError("the site has no connection limits to watch its connections by")

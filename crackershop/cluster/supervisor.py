@@ -22,7 +22,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
-from crackershop.cluster.channel import FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
+from crackershop.cluster.link import FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
 
 log = Logger()
 

@@ -15,13 +15,13 @@ from typing import Any, Optional
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from crackershop.childexec import set_parent_death_signal
+    from crackershop.children.childexec import set_parent_death_signal
     from crackershop.cluster.agent import (
         Agent,
         check_parent,
         install_signals,
     )
-    from crackershop.cluster.channel import (
+    from crackershop.cluster.link import (
         FAMILY_ENV,
         MASTER_PID_ENV,
         WORKER_ID_ENV,
@@ -43,8 +43,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from twisted.internet import reactor
     from twisted.logger import FilteringLogObserver, LogLevelFilterPredicate, globalLogBeginner
 
-    from crackershop.logs import LEVELS
     from crackershop.metrics import record_memory
+    from crackershop.server.logs import LEVELS
 
     agent = Agent(
         reactor,
@@ -73,10 +73,10 @@ def _serving(reactor: Any, config: Any, agent: Any) -> Any:
     from twisted.internet.defer import Deferred
 
     from crackershop.config import mask_uri
+    from crackershop.orders.placing import RepairService
     from crackershop.ratelimit import make_limiting
-    from crackershop.runtime import database_service
-    from crackershop.site import make_site
-    from crackershop.store.reservations import RepairService
+    from crackershop.server.runtime import database_service
+    from crackershop.server.site import make_site
     from crackershop.tap import start_repair
 
     database = database_service(reactor, config)
@@ -110,7 +110,7 @@ def _tls_wrapper(config: Any) -> Any:
         return lambda site: site
     from twisted.protocols.tls import TLSMemoryBIOFactory
 
-    from crackershop.tls import server_options
+    from crackershop.server.tls import server_options
 
     options = server_options(config.tls_cert, config.tls_key)
     return lambda site: TLSMemoryBIOFactory(options, False, site)

@@ -5,7 +5,7 @@ Every stock move is a single guarded update of one product document that
 also pushes (or pulls) the order's id on ``reservedBy``/``returnedBy``. The
 guard and the record change in the same atomic write, so a move can never be
 applied twice, and a crash between two moves leaves a record that the repair
-sweep (:mod:`crackershop.store.reservations`) can act on.
+sweep (:mod:`crackershop.orders.placing`) can act on.
 
 Updates check the modified count rather than a find-and-modify's returned
 document: the embedded database may return a stale "before" document under

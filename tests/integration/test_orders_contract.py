@@ -13,8 +13,8 @@ from bson import ObjectId
 from twisted.internet import reactor
 from twisted.internet.defer import DeferredList, ensureDeferred
 
+from crackershop.orders.placing import InsufficientStock, Reservations
 from crackershop.store.interfaces import IStore
-from crackershop.store.reservations import InsufficientStock, Reservations
 from tests.integration.test_store_contract import store  # noqa: F401 (the fixture)
 from tests.support import Secantus
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from crackershop.embedded_redis import find_redis_server
+from crackershop.children.embedded_redis import find_redis_server
 from tests.integration.redis_process import RedisServer
 from tests.support import Secantus, Server, child_env, tool, wait_until
 

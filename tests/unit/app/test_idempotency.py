@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from twisted.internet.defer import ensureDeferred
 
-from crackershop.store.reservations import Reservations
+from crackershop.orders.placing import Reservations
 from tests.unit.app.test_orders import Shop
+from tests.unit.orders.test_placing import run
 from tests.unit.store.outage import Outage
-from tests.unit.store.test_reservations import run
 
 
 class Faulty(Shop):

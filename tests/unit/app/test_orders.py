@@ -9,9 +9,9 @@ import pytest
 from bson import ObjectId
 from twisted.internet.defer import Deferred, ensureDeferred
 
-from crackershop.app.idempotency import Idempotency
 from crackershop.app.routing import Reply, ok
 from crackershop.errors import Conflict
+from crackershop.orders.idempotency import Idempotency
 from tests.unit.app.harness import Harness
 
 ADDRESS = {"address": "12 Car Street", "district": "Sivakasi", "state": "TN", "pincode": "626123"}

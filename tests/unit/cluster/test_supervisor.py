@@ -9,7 +9,7 @@ import pytest
 from twisted.internet import error
 from twisted.internet.task import Clock
 
-from crackershop.cluster.channel import FROM_MASTER_FD, TO_MASTER_FD, encode
+from crackershop.cluster.link import FROM_MASTER_FD, TO_MASTER_FD, encode
 from crackershop.cluster.supervisor import (
     DRAINING,
     READY,

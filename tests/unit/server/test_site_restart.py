@@ -9,7 +9,7 @@ from typing import Any
 from twisted.internet.testing import MemoryReactorClock
 
 from crackershop.config import load
-from crackershop.site import make_site
+from crackershop.server.site import make_site
 from crackershop.store.memory import MemoryStore
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crackershop.cli import main
-from crackershop.service import unit
+from crackershop.ops.systemd import unit
 
 
 def test_unit_runs_the_server_in_the_foreground_with_graceful_signals() -> None:

@@ -1,4 +1,4 @@
-"""The HTTP connection: the site's :class:`~crackershop.connection.ConnectionLimits`
+"""The HTTP connection: the site's :class:`~crackershop.server.connection.ConnectionLimits`
 applied to every request on it, answered with the JSON envelope instead of
 Twisted's bare ``400 Bad Request``.
 
@@ -18,8 +18,8 @@ from typing import Any
 from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
 
 from crackershop.app.http import raw_response
-from crackershop.connection import ConnectionLimits
 from crackershop.errors import BadRequest, HeadersTooLarge, RequestTimeout, ShopError
+from crackershop.server.connection import ConnectionLimits
 
 
 class ShopChannel(HTTPChannel):

@@ -93,7 +93,7 @@ def database_service(
             return succeed(uri)
 
     else:
-        from crackershop.embedded import EmbeddedMongo
+        from crackershop.children.embedded import EmbeddedMongo
 
         assert parent is not None, "the embedded database needs a parent service"
         embedded = EmbeddedMongo(reactor, config.data_dir)
@@ -163,7 +163,7 @@ class HttpService(Service):
         """Read the certificate and key now, so that a bad pair stops
         start-up before anything else is opened."""
         if self.tls is not None:
-            from crackershop.tls import server_options
+            from crackershop.server.tls import server_options
 
             self._options = server_options(*self.tls)
 
@@ -182,7 +182,7 @@ class HttpService(Service):
             port=address.port,
         )
         if tls and self.redirect_port:
-            from crackershop.tls import RedirectSite
+            from crackershop.server.tls import RedirectSite
 
             redirect = RedirectSite(address.port, self.public_url, self.reactor)
             self.redirecting = self.reactor.listenTCP(
@@ -199,7 +199,7 @@ class HttpService(Service):
         """TLS read from ``tls``'s files, or None for plain HTTP; a bad pair raises."""
         if tls is None:
             return None
-        from crackershop.tls import server_options
+        from crackershop.server.tls import server_options
 
         return server_options(*tls)
 

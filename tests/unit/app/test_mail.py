@@ -10,7 +10,7 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.mail.smtp import SMTPConnectError, SMTPDeliveryError
 
-from crackershop.mail import OutboxMailer, Relay, SmtpMailer, make_mailer
+from crackershop.app.mail import OutboxMailer, Relay, SmtpMailer, make_mailer
 
 RELAY = Relay("mail.test", 587, "Shop <no-reply@shop.test>", user="u", password="p")
 

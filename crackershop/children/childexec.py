@@ -1,6 +1,6 @@
 """Start a child service so that it dies with the process that started it.
 
-``python -m crackershop.childexec PARENT_PID -- program args...`` (or the
+``python -m crackershop.children.childexec PARENT_PID -- program args...`` (or the
 frozen binary's ``crackershop _exec ...``) asks Linux for a parent-death
 signal (``prctl(PR_SET_PDEATHSIG, SIGTERM)``), makes sure the parent has not
 already died, and then becomes the program (``execv``): the signal survives
@@ -8,7 +8,7 @@ the exec, so when the server dies, even by SIGKILL, its embedded database
 and private Redis get SIGTERM and shut down cleanly. Twisted's
 ``spawnProcess`` has no hook to run code between fork and exec; this small
 step in front of the program is that hook. Elsewhere than Linux it only
-execs; the pid file check at the next start (:mod:`crackershop.child`) is
+execs; the pid file check at the next start (:mod:`crackershop.children.child`) is
 the fallback there.
 """
 
@@ -44,7 +44,7 @@ def command(argv: Sequence[str], parent: Optional[int] = None) -> list[str]:
     if getattr(sys, "frozen", False):
         head = [sys.executable, "_exec"]
     else:
-        head = [sys.executable, "-m", "crackershop.childexec"]
+        head = [sys.executable, "-m", "crackershop.children.childexec"]
     return [*head, str(parent), "--", *argv]
 
 

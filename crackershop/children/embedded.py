@@ -6,7 +6,7 @@ runs in its own process), listens on 127.0.0.1 only, keeps its files in the
 data directory, syncs every commit to disk before acknowledging it, is
 ready when it answers a ``ping`` command, is restarted
 on the same port if it dies, and is stopped with the server (and dies with
-it, see :mod:`crackershop.child`).
+it, see :mod:`crackershop.children.child`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any, Callable, Optional
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from crackershop.child import ChildService, ChildUnavailable, Processes
-from crackershop.probe import mongo_ping
+from crackershop.children.child import ChildService, ChildUnavailable, Processes
+from crackershop.children.probe import mongo_ping
 
 log = Logger()
 

@@ -32,10 +32,10 @@ from twisted.logger import Logger
 from crackershop.app.http import dumps
 from crackershop.app.routing import Reply
 from crackershop.errors import Conflict, ShopError, ValidationFailed
+from crackershop.orders.placing import PlacementUnknown, Reservations
 from crackershop.store.interfaces import Document, IStore
 from crackershop.store.mongo import now_utc
 from crackershop.store.orders import FAILED, HIDDEN, IDEMPOTENCY_TTL, RESERVING
-from crackershop.store.reservations import PlacementUnknown, Reservations
 
 log = Logger()
 

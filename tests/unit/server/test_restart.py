@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from crackershop.config import Config, load
-from crackershop.restart import InPlace, RestartRefused
+from crackershop.server.restart import InPlace, RestartRefused
 
 SECRET = "s" * 40
 

@@ -16,11 +16,11 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from crackershop import childexec
-from crackershop.child import Processes
-from crackershop.embedded import EmbeddedMongo, EmbeddedUnavailable
-from crackershop.embedded_redis import EmbeddedRedis
-from crackershop.probe import NoAnswer
+from crackershop.children import childexec
+from crackershop.children.child import Processes
+from crackershop.children.embedded import EmbeddedMongo, EmbeddedUnavailable
+from crackershop.children.embedded_redis import EmbeddedRedis
+from crackershop.children.probe import NoAnswer
 
 PORT = 40123
 
@@ -150,10 +150,10 @@ class EmbeddedMongoTests(TempDirTestCase):
         self.assertEqual(self.ping.asked, asked)  # no pings once ready
 
     def test_started_behind_the_parent_death_step(self) -> None:
-        """The child is exec'd by crackershop.childexec, told this process's pid."""
+        """The child is exec'd by crackershop.children.childexec, told this process's pid."""
         self.service.startService()
         args = self.reactor.processes[0].args
-        self.assertEqual(args[:3], [sys.executable, "-m", "crackershop.childexec"])
+        self.assertEqual(args[:3], [sys.executable, "-m", "crackershop.children.childexec"])
         self.assertEqual(args[3:5], [str(os.getpid()), "--"])
         self.assertEqual(self.reactor.processes[0].program[0], "/bin/secantusd-py")
 

@@ -9,7 +9,7 @@ from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 from twisted.web.test.requesthelper import DummyRequest
 
-from crackershop.requestlog import Counts, RequestLog, request_id
+from crackershop.server.requestlog import Counts, RequestLog, request_id
 
 
 def test_a_sane_client_id_is_kept_anything_else_is_replaced() -> None:

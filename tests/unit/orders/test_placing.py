@@ -12,14 +12,14 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock
 
 from crackershop.errors import DatabaseUnavailable
-from crackershop.store.memory import MemoryStore
-from crackershop.store.reservations import (
+from crackershop.orders.placing import (
     InsufficientStock,
     PlacementAbandoned,
     PlacementUnknown,
     RepairService,
     Reservations,
 )
+from crackershop.store.memory import MemoryStore
 from tests.unit.store.outage import Outage
 
 

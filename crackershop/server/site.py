@@ -10,19 +10,20 @@ from typing import Any, Callable, Optional
 from twisted.internet.threads import deferToThreadPool
 from twisted.web.server import Site
 
-from crackershop import requestlog
-from crackershop.app import Dependencies, build_app, idempotency
-from crackershop.app.channel import channel_factory
+from crackershop.app import Dependencies, build_app
 from crackershop.app.cors import Cors, CorsResource
 from crackershop.app.google import GoogleKeys, treq_fetch
 from crackershop.app.http import ShopRequest
+from crackershop.app.mail import make_mailer
 from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
 from crackershop.config import Config
-from crackershop.connection import ConnectionLimits
-from crackershop.mail import make_mailer
+from crackershop.orders import idempotency
 from crackershop.ratelimit import Limiting, guard, make_limiting
-from crackershop.requestlog import RequestLog
+from crackershop.server import requestlog
+from crackershop.server.channel import channel_factory
+from crackershop.server.connection import ConnectionLimits
+from crackershop.server.requestlog import RequestLog
 from crackershop.store.catalogue import CachedCatalogue
 from crackershop.store.interfaces import IStore
 
@@ -57,7 +58,7 @@ class ShopSite(Site):
         self.max_form_size = max_upload_size * max_upload_files + max_body_size
         self.cors = cors
 
-    # Request ids and the per-request log event (crackershop.requestlog).
+    # Request ids and the per-request log event (crackershop.server.requestlog).
     requests: Any = None
     # What it was made from (see make_site).
     config: Any = None

@@ -340,7 +340,7 @@ def server_summary(config: Any, mode: str, host: str, port: int, redis: str) -> 
 class SingleProcess:
     """The control handler of a one-process server (``--workers=0``): it is
     its own only worker; ``stop`` works, ``restart`` restarts it in place
-    (:mod:`crackershop.restart`), ``scale`` needs a cluster."""
+    (:mod:`crackershop.server.restart`), ``scale`` needs a cluster."""
 
     def __init__(
         self, reactor: Any, config: Any, http: Any, children: Any = (), in_place: Any = None
@@ -355,7 +355,7 @@ class SingleProcess:
         self.figures = ProcessFigures()
 
     def status(self) -> dict[str, Any]:
-        from crackershop import requestlog
+        from crackershop.server import requestlog
 
         host, port = self.config.host, self.config.port
         listening = getattr(self.http, "listening", None)
@@ -388,7 +388,7 @@ class SingleProcess:
         return {"pid": os.getpid()}
 
     def restart(self, worker: Optional[int]) -> Any:
-        from crackershop.restart import RestartRefused
+        from crackershop.server.restart import RestartRefused
 
         if worker not in (None, 0):
             raise ControlError(f"there is no worker {worker} (a single process is worker 0)")

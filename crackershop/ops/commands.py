@@ -27,13 +27,13 @@ def _config(rest: Sequence[str]) -> Config:
 
 
 def _call(config: Config, request: dict[str, Any], timeout: float = 10.0) -> Any:
-    from crackershop.control import call
+    from crackershop.ops.control import call
 
     return call(config.run_dir, request, timeout)
 
 
 def _run(body: Any) -> int:
-    from crackershop.control import ControlError, NoServer
+    from crackershop.ops.control import ControlError, NoServer
 
     try:
         return int(body())
@@ -52,7 +52,7 @@ def status_command(argv: Sequence[str]) -> int:
     config = _config(rest)
 
     def body() -> int:
-        from crackershop.control import render_status
+        from crackershop.ops.control import render_status
 
         status = _call(config, {"cmd": "status"})
         if args.json:
@@ -73,7 +73,7 @@ def stop_command(argv: Sequence[str]) -> int:
     config = _config(rest)
 
     def body() -> int:
-        from crackershop.control import wait_gone
+        from crackershop.ops.control import wait_gone
 
         result = _call(config, {"cmd": "stop"})
         pid = result.get("pid") if isinstance(result, dict) else None
@@ -129,7 +129,7 @@ def scale_command(argv: Sequence[str]) -> int:
 
 
 def logs_command(argv: Sequence[str]) -> int:
-    from crackershop import logview
+    from crackershop.ops import logview
 
     parser = _options("logs", "Show the server's merged JSON log (LOG_DIR/crackershop.log).")
     parser.add_argument("-n", type=int, default=20, help="how many last lines (default 20)")
@@ -177,7 +177,7 @@ def monit_command(
     stream = out or sys.stdout
 
     def body() -> int:
-        from crackershop.control import render_status
+        from crackershop.ops.control import render_status
 
         shown = 0
         try:

@@ -8,9 +8,9 @@ from pathlib import Path
 from twisted.internet.error import ProcessTerminated
 from twisted.python.failure import Failure
 
-from crackershop.child import SHUTDOWN_GRACE
-from crackershop.embedded_redis import EmbeddedRedis
-from tests.unit.test_child import FakeProcesses, Ping, ProcessReactor
+from crackershop.children.child import SHUTDOWN_GRACE
+from crackershop.children.embedded_redis import EmbeddedRedis
+from tests.unit.children.test_child import FakeProcesses, Ping, ProcessReactor
 
 
 def ready_redis(tmp_path: Path) -> tuple[ProcessReactor, EmbeddedRedis]:
