@@ -34,6 +34,7 @@ from crackershop.app.security import (
 from crackershop.app.uploads import Uploads, one, ref
 from crackershop.app.usercache import UserCache
 from crackershop.app.views import public_user
+from crackershop.clock import now_utc
 from crackershop.errors import (
     BadRequest,
     Conflict,
@@ -43,7 +44,6 @@ from crackershop.errors import (
     ValidationFailed,
 )
 from crackershop.store.interfaces import IStore
-from crackershop.store.mongo import now_utc
 
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
 MAX_ADDRESSES = 20

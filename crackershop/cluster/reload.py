@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.logger import Logger
@@ -48,7 +49,9 @@ def package_dir() -> Path:
     return Path(crackershop.__file__).resolve().parent
 
 
-class Reloader:
+class Reloader(Service):
+    """Watches the package's source while the master runs."""
+
     def __init__(self, reactor: Any, restart: Callable[[], Deferred[Any]], env: dict[str, str]):
         self.reactor = reactor
         self.restart = restart
@@ -60,7 +63,8 @@ class Reloader:
         self._again = False
         self.known: dict[str, Optional[tuple[int, int]]] = {}
 
-    def start(self) -> None:
+    def startService(self) -> None:
+        super().startService()
         try:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
@@ -86,7 +90,8 @@ class Reloader:
         self.observer.start()
         log.info("watching {root} for changes", root=str(self.root))
 
-    def stop(self) -> None:
+    def stopService(self) -> None:
+        super().stopService()
         if self.observer is not None:
             self.observer.stop()
             self.observer = None

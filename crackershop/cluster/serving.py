@@ -6,12 +6,13 @@ no app code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
@@ -76,12 +77,12 @@ def adopt(
     reactor: Any,
     fd: int,
     family: int,
-    site: Site,
+    site: Any,
     balance: Optional[Balance] = None,
     cap: int = ACCEPT_CAP,
     pause: float = ACCEPT_PAUSE,
 ) -> Any:
-    """Serve ``site`` on an inherited listening socket."""
+    """Serve ``site`` (any factory) on an inherited listening socket."""
     port = reactor.adoptStreamPort(fd, family, site)
     original = port.doRead
 
@@ -102,6 +103,33 @@ def adopt(
     port.doRead = doRead
     port.numberAccepts = min(port.numberAccepts, cap)
     return port
+
+
+@implementer(IStreamServerEndpoint)
+class AdoptedEndpoint:
+    """The socket a worker inherits from its master, as an endpoint: its
+    ``listen`` adopts it (capped and balanced, see :func:`adopt`) and closes
+    the inherited descriptor, which the port has duplicated."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        fd: int,
+        family: int,
+        balance: Optional[Balance] = None,
+        cap: int = ACCEPT_CAP,
+    ) -> None:
+        self.reactor = reactor
+        self.fd = fd
+        self.family = family
+        self.balance = balance
+        self.cap = cap
+
+    def listen(self, factory: Any) -> Deferred[Any]:
+        port = adopt(self.reactor, self.fd, self.family, factory, self.balance, self.cap)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        return succeed(port)
 
 
 class Activity:

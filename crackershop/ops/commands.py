@@ -1,15 +1,17 @@
-"""``crackershop status|stop|restart|scale|logs``: operating a running server
-from the command line, through its control socket and its log files."""
+"""``crackershop status|stop|restart|scale|logs|monit|config``: operating a
+running server from the command line, through its control socket and its
+log files, and showing the configuration it would run with."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from crackershop.config import Config
+from crackershop.config import Config, declarations, from_argv
 
 
 def _options(prog: str, description: str) -> argparse.ArgumentParser:
@@ -18,12 +20,6 @@ def _options(prog: str, description: str) -> argparse.ArgumentParser:
         description=description
         + " Server settings (e.g. --run-dir, --log-dir) may follow, or come from the environment.",
     )
-
-
-def _config(rest: Sequence[str]) -> Config:
-    from crackershop.cli import _config as parse
-
-    return parse(rest)
 
 
 def _call(config: Config, request: dict[str, Any], timeout: float = 10.0) -> Any:
@@ -49,7 +45,7 @@ def status_command(argv: Sequence[str]) -> int:
     parser = _options("status", "Show the running server and its workers.")
     parser.add_argument("--json", action="store_true", help="print the raw status as JSON")
     args, rest = parser.parse_known_args(argv)
-    config = _config(rest)
+    config = from_argv(rest)
 
     def body() -> int:
         from crackershop.ops.control import render_status
@@ -70,7 +66,7 @@ def stop_command(argv: Sequence[str]) -> int:
         "--timeout", type=float, default=60.0, help="seconds to wait for it to exit"
     )
     args, rest = parser.parse_known_args(argv)
-    config = _config(rest)
+    config = from_argv(rest)
 
     def body() -> int:
         from crackershop.ops.control import wait_gone
@@ -94,7 +90,7 @@ def restart_command(argv: Sequence[str]) -> int:
         "--timeout", type=float, default=300.0, help="seconds to wait for the restart"
     )
     args, rest = parser.parse_known_args(argv)
-    config = _config(rest)
+    config = from_argv(rest)
 
     def body() -> int:
         result = _call(config, {"cmd": "restart", "worker": args.worker}, args.timeout)
@@ -115,7 +111,7 @@ def scale_command(argv: Sequence[str]) -> int:
     parser = _options("scale", "Run N workers.")
     parser.add_argument("count", type=int, help="number of workers")
     args, rest = parser.parse_known_args(argv)
-    config = _config(rest)
+    config = from_argv(rest)
     if args.count < 1:
         print("crackershop: the worker count must be at least 1", file=sys.stderr)
         return 2
@@ -140,7 +136,7 @@ def logs_command(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the raw JSON events")
     args, rest = parser.parse_known_args(argv)
-    config = _config(rest)
+    config = from_argv(rest)
     view = logview.LogView(config.log_dir, logview.Filter(args.worker, args.level))
     if not view.files():
         print(f"crackershop: no log file in {config.log_dir}", file=sys.stderr)
@@ -172,7 +168,7 @@ def monit_command(
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
     parser.add_argument("--count", type=int, default=0, help="stop after this many (0: never)")
     args, rest = parser.parse_known_args(argv)
-    config = _config(rest)
+    config = from_argv(rest)
     wait = sleep or time.sleep
     stream = out or sys.stdout
 
@@ -195,3 +191,25 @@ def monit_command(
         return 0
 
     return _run(body)
+
+
+def config_command(argv: Sequence[str]) -> int:
+    """The effective configuration, secrets masked (``--markdown``: the settings table)."""
+    if "--markdown" in argv:
+        from crackershop.config import markdown_table
+
+        print(markdown_table(), end="")
+        return 0
+    from crackershop.config import SECRET_FILE, from_environment, parse_argv, unset_settings
+
+    given = parse_argv(argv)
+    config, _ = from_environment(given)
+    unset = unset_settings(given)
+    shown = dict(config.masked(unset))
+    if "JWT_SECRET" in unset and not config.production:
+        where = os.path.join(config.data_dir, SECRET_FILE)
+        shown["JWT_SECRET"] = f"not set (development: the secret kept in {where})"
+    width = max(len(decl.env) for _, decl in declarations())
+    for env, value in shown.items():
+        print(f"{env.ljust(width)}  {value}")
+    return 0

@@ -21,8 +21,9 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
+from twisted.application.service import Service
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -125,6 +126,32 @@ def listen(reactor: Any, run_dir: str, handler: Any) -> Any:
         return reactor.listenUNIX(str(path), ControlFactory(handler), mode=0o600, wantPID=True)
     finally:
         os.umask(old)
+
+
+class ControlService(Service):
+    """The control socket while the server runs; ``unavailable(reason)`` is
+    told when it cannot be opened."""
+
+    def __init__(
+        self, reactor: Any, run_dir: str, handler: Any, unavailable: Callable[[str], None]
+    ) -> None:
+        self.reactor = reactor
+        self.run_dir = run_dir
+        self.handler = handler
+        self.unavailable = unavailable
+        self.port: Any = None
+
+    def startService(self) -> None:
+        super().startService()
+        try:
+            self.port = listen(self.reactor, self.run_dir, self.handler)
+        except Exception as e:
+            self.unavailable(f"cannot open the control socket in {self.run_dir}: {e}")
+
+    def stopService(self) -> Any:
+        super().stopService()
+        port, self.port = self.port, None
+        return port.stopListening() if port is not None else None
 
 
 # -- client side
@@ -335,69 +362,3 @@ def server_summary(config: Any, mode: str, host: str, port: int, redis: str) -> 
         "database": mask_uri(config.mongo_uri) if config.mongo_uri else "",
         "redis": mask_uri(redis) if redis else "",
     }
-
-
-class SingleProcess:
-    """The control handler of a one-process server (``--workers=0``): it is
-    its own only worker; ``stop`` works, ``restart`` restarts it in place
-    (:mod:`crackershop.server.restart`), ``scale`` needs a cluster."""
-
-    def __init__(
-        self, reactor: Any, config: Any, http: Any, children: Any = (), in_place: Any = None
-    ) -> None:
-        self.reactor = reactor
-        self.config = config
-        self.http = http
-        # child services this process runs (the embedded database)
-        self.children = list(children)
-        self.in_place = in_place
-        self.started = reactor.seconds()
-        self.figures = ProcessFigures()
-
-    def status(self) -> dict[str, Any]:
-        from crackershop.server import requestlog
-
-        host, port = self.config.host, self.config.port
-        listening = getattr(self.http, "listening", None)
-        if listening is not None:
-            address = listening.getHost()
-            host, port = address.host, address.port
-        summary = server_summary(self.config, "single process", host, port, self.config.redis_url)
-        row: dict[str, Any] = {
-            "id": 0,
-            "slot": 0,
-            "pid": os.getpid(),
-            "state": "ready" if listening is not None else "starting",
-            "uptime": self.reactor.seconds() - self.started,
-            "restarts": 0,
-            "reason": None,
-            "served": requestlog.COUNTS.served,
-            "connections": requestlog.COUNTS.in_flight,
-        }
-        row.update(self.figures(os.getpid()))
-        summary["workers"] = [row]
-        summary["children"] = [child.describe() for child in self.children]
-        for child in self.children:
-            if child.role == "database" and not summary["database"] and child.address:
-                summary["database"] = f"{child.address} (embedded)"
-        return summary
-
-    def stop(self) -> dict[str, Any]:
-        log.info("stopping on request from the control socket")
-        self.reactor.callLater(0, self.reactor.stop)
-        return {"pid": os.getpid()}
-
-    def restart(self, worker: Optional[int]) -> Any:
-        from crackershop.server.restart import RestartRefused
-
-        if worker not in (None, 0):
-            raise ControlError(f"there is no worker {worker} (a single process is worker 0)")
-        if self.in_place is None:
-            raise ControlError("the server is still starting; try again when it is ready")
-        try:
-            return self.in_place.restart()
-        except RestartRefused as e:
-            raise ControlError(f"restart refused, the server goes on as it was: {e}") from None
-
-    def scale(self, count: int) -> Any:
-        raise ControlError("a single-process server cannot scale; start it with --workers=N")

@@ -6,13 +6,18 @@ name, so running it twice never duplicates anything.
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
 import secrets
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 import bcrypt
+
+from crackershop.config import from_argv
 
 CATEGORIES: list[tuple[str, str, list[str]]] = [
     (
@@ -185,3 +190,44 @@ def seed(
 
 def product_count() -> int:
     return sum(len(products) for _, products in demo_catalogue())
+
+
+def seed_command(argv: Sequence[str]) -> int:
+    from tqdm import tqdm
+
+    from crackershop.ops.database import database
+
+    parser = argparse.ArgumentParser(prog="crackershop seed", description="Seed demo data.")
+    parser.add_argument(
+        "--admin-email", default=os.environ.get("ADMIN_EMAIL", "admin@crackershop.local")
+    )
+    parser.add_argument("--admin-password", default=os.environ.get("ADMIN_PASSWORD"))
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="seed a database that already has data (upserts, no duplicates)",
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.admin_password is not None and len(args.admin_password) < 8:
+        print("crackershop: --admin-password must be at least 8 characters", file=sys.stderr)
+        return 2
+    config = from_argv(rest)
+    with database(config) as db:
+        if not args.force and not is_empty(db):
+            print(
+                "crackershop: the database already has products or categories; "
+                "use --force to add the demo catalogue anyway (nothing is duplicated)",
+                file=sys.stderr,
+            )
+            return 1
+        with tqdm(total=product_count(), unit="product", desc="seeding") as bar:
+            done = seed(
+                db, args.admin_email.lower(), args.admin_password, config.bcrypt_rounds, bar
+            )
+    print(f"seeded {done['categories']} categories and {done['products']} products")
+    if done["generated_password"]:
+        print(f"admin account: {done['admin']} password: {done['generated_password']}")
+        print("(shown once; change it after logging in)")
+    else:
+        print(f"admin account: {done['admin']}")
+    return 0

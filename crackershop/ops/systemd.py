@@ -76,9 +76,9 @@ def install_service_command(argv: Sequence[str]) -> int:
     parser.add_argument("--workdir", default=None, help="its working directory (default: here)")
     parser.add_argument("--env-file", default=None, help="an EnvironmentFile with its settings")
     args, rest = parser.parse_known_args(argv)
-    from crackershop.cli import _config
+    from crackershop.config import from_argv
 
-    config = _config(rest)
+    config = from_argv(rest)
     user = args.user or _current_user()
     workdir = os.path.abspath(args.workdir or os.getcwd())
     env_file = os.path.abspath(args.env_file) if args.env_file else None

@@ -20,24 +20,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from datetime import timedelta
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, Protocol, TypeVar
 
 from bson import ObjectId
 from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from crackershop.app.http import dumps
-from crackershop.app.routing import Reply
+from crackershop.clock import now_utc
 from crackershop.errors import Conflict, ShopError, ValidationFailed
 from crackershop.orders.placing import PlacementUnknown, Reservations
-from crackershop.store.interfaces import Document, IStore
-from crackershop.store.mongo import now_utc
-from crackershop.store.orders import FAILED, HIDDEN, IDEMPOTENCY_TTL, RESERVING
+from crackershop.orders.states import FAILED, HIDDEN, RESERVING
+
+if TYPE_CHECKING:
+    from crackershop.store.interfaces import Document, IStore
 
 log = Logger()
+
+# How long a key is remembered (the records' TTL index).
+IDEMPOTENCY_TTL = 24 * 3600
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -75,18 +78,39 @@ def body_hash(body: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-class Idempotency:
+class Response(Protocol):
+    """What the app answers with: a JSON body and a status."""
+
+    @property
+    def body(self) -> Any: ...
+
+    @property
+    def status(self) -> int: ...
+
+
+Reply = TypeVar("Reply", bound=Response)
+
+
+class Idempotency(Generic[Reply]):
+    """``respond(body, status, headers)`` makes the app's response and
+    ``encode(body)`` its JSON text, as the app writes it (both given by the
+    app, which this package does not import)."""
+
     def __init__(
         self,
         store: IStore,
         clock: IReactorTime,
         abandoned_after: float,
         replay_order: Callable[[ObjectId], Awaitable[Optional[Reply]]],
+        respond: Callable[[Any, int, Mapping[str, str]], Reply],
+        encode: Callable[[Any], bytes],
     ) -> None:
         self.store = store
         self.clock = clock
         self.abandoned_after = abandoned_after
         self.replay_order = replay_order
+        self.respond = respond
+        self.encode = encode
         self.reservations = Reservations(store, clock, abandoned_after)
 
     async def run(
@@ -131,7 +155,7 @@ class Idempotency:
     async def _complete(self, record_id: ObjectId, reply: Reply) -> None:
         try:
             await self.store.idempotency.complete(
-                record_id, reply.status, dumps(reply.body).decode()
+                record_id, reply.status, self.encode(reply.body).decode()
             )
         except ShopError as e:
             # the order stands; a retry finds it placed and replays it
@@ -161,7 +185,7 @@ class Idempotency:
         if existing.get("hash") != digest:
             raise KeyReused("This Idempotency-Key was used with a different request body")
         if existing.get("state") == "done":
-            return Reply(
+            return self.respond(
                 json.loads(existing["body"]),
                 int(existing["status"]),
                 {REPLAYED: "true"},
@@ -203,4 +227,4 @@ class Idempotency:
         if reply is None:
             return None
         await self._complete(record_id, reply)
-        return Reply(reply.body, reply.status, {REPLAYED: "true"})
+        return self.respond(reply.body, reply.status, {REPLAYED: "true"})

@@ -35,24 +35,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from bson import ObjectId
-from twisted.application.service import Service
-from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from crackershop.clock import now_utc
 from crackershop.errors import DATABASE_RETRY_AFTER, Conflict, ServiceUnavailable, ShopError
-from crackershop.store.interfaces import Document, IStore
-from crackershop.store.mongo import now_utc
-from crackershop.store.orders import FAILED, HIDDEN, RESERVING
+from crackershop.orders.states import CANCELLED, FAILED, HIDDEN, REQUESTED, RESERVING
+
+if TYPE_CHECKING:
+    # written against the store's seams; the store implements them (and
+    # imports the states from here), so only type checking looks back
+    from crackershop.store.interfaces import Document, IStore
 
 log = Logger()
 
-CANCELLED = "Cancelled"
-REQUESTED = "Requested"
 # A failed placement's hidden document is kept this long after its stock went
 # back (or ten repair delays, if longer): long enough for the sweep to give
 # back a reservation that landed late, then the TTL index removes it.
@@ -93,7 +92,8 @@ class PlacementUnknown(ServiceUnavailable):
         )
 
 
-def _lines(order: Mapping[str, Any]) -> list[tuple[ObjectId, int]]:
+def lines(order: Mapping[str, Any]) -> list[tuple[ObjectId, int]]:
+    """(product id, quantity) of each of the order's lines."""
     return [(item["product"], int(item["qty"])) for item in order.get("orderItems", [])]
 
 
@@ -115,7 +115,7 @@ class Reservations:
         await self.store.orders.insert(pending)
         order_id = pending["_id"]
         try:
-            for product_id, qty in _lines(pending):
+            for product_id, qty in lines(pending):
                 if not await self.store.stock.reserve(product_id, qty, order_id):
                     available = await self.store.stock.available(product_id)
                     raise InsufficientStock(products[product_id], qty, available)
@@ -168,7 +168,7 @@ class Reservations:
         database fail now, the sweep clears them and the answer is built here."""
         order_id = order["_id"]
         try:
-            for product_id, _ in _lines(order):
+            for product_id, _ in lines(order):
                 await self.store.stock.settle(product_id, order_id)
             done = await self.store.orders.get(order_id)
         except ShopError as e:
@@ -203,11 +203,11 @@ class Reservations:
             current = await self.store.orders.get(order_id)
             if current is None or current.get("orderStatus") != FAILED:
                 return  # placed after all
-        for product_id, qty in _lines(order):
+        for product_id, qty in lines(order):
             await self.store.stock.unreserve(product_id, qty, order_id)
-        await self.store.orders.update(order_id, {"released": True, "expireAt": self._expiry()})
+        await self.store.orders.update(order_id, {"released": True, "expireAt": self.expiry()})
 
-    def _expiry(self) -> datetime:
+    def expiry(self) -> datetime:
         """When a failed placement released now may go."""
         kept = max(FAILED_KEPT, 10 * self.repair_after)
         return now_utc(self.clock) + timedelta(seconds=kept)
@@ -219,96 +219,14 @@ class Reservations:
             order["_id"], current, {"orderStatus": CANCELLED, "stockReturned": False}
         )
         if changed:
-            await self._restock(order)
+            await self.restock(order)
         return changed
 
-    async def _restock(self, order: Mapping[str, Any]) -> None:
+    async def restock(self, order: Mapping[str, Any]) -> None:
+        """Return a cancelled order's stock, each line at most once."""
         order_id = order["_id"]
-        for product_id, qty in _lines(order):
+        for product_id, qty in lines(order):
             await self.store.stock.restock(product_id, qty, order_id)
         await self.store.orders.update(order_id, {"stockReturned": True})
-        for product_id, _ in _lines(order):
+        for product_id, _ in lines(order):
             await self.store.stock.settle_restock(product_id, order_id)
-
-    async def repair(self) -> dict[str, int]:
-        """Finish or undo what crashed or stalled placements and cancellations
-        left behind. Safe to run at any time, from any number of processes."""
-        counts = {"released": 0, "restocked": 0, "settled": 0}
-        before = now_utc(self.clock) - timedelta(seconds=self.repair_after)
-        for order in await self.store.orders.unfinished(before):
-            if order.get("orderStatus") in HIDDEN:
-                await self._abandon(order)
-                counts["released"] += 1
-            else:
-                await self._restock(order)
-                counts["restocked"] += 1
-        for product in await self.store.stock.marked():
-            product_id = product["_id"]
-            for order_id in product["reservedBy"]:
-                order = await self.store.orders.get(order_id)
-                if order is None or order.get("orderStatus") not in HIDDEN:
-                    await self.store.stock.settle(product_id, order_id)  # placed: stock stays taken
-                    counts["settled"] += 1
-                elif order["updatedAt"] < before:
-                    # reserved by a placement that the sweep had already abandoned
-                    for line_product, qty in _lines(order):
-                        if line_product == product_id:
-                            await self.store.stock.unreserve(product_id, qty, order_id)
-                            counts["released"] += 1
-            for order_id in product["returnedBy"]:
-                order = await self.store.orders.get(order_id)
-                if order is None or order.get("stockReturned") is True:
-                    await self.store.stock.settle_restock(product_id, order_id)
-                    counts["settled"] += 1
-        # failed placements released before they were given an expiry
-        counts["expired"] = await self.store.orders.expire_released(self._expiry())
-        if any(counts.values()):
-            log.info(
-                "order repair: {released} reservations released, {restocked} "
-                "cancellations restocked, {settled} records cleared, {expired} "
-                "failed placements given an expiry",
-                **counts,
-            )
-        return counts
-
-
-class RepairService(Service):
-    """Runs the repair sweep at start-up and then every ``interval`` seconds."""
-
-    def __init__(self, clock: IReactorTime, interval: float) -> None:
-        self.clock = clock
-        self.interval = interval
-        self.reservations: Optional[Reservations] = None
-        self._loop: Optional[LoopingCall] = None
-        self._done: Optional[Deferred[Any]] = None
-
-    def begin(self, reservations: Reservations) -> None:
-        self.reservations = reservations
-        if self.running and self._loop is None:
-            self._start()
-
-    def startService(self) -> None:
-        super().startService()
-        if self.reservations is not None and self._loop is None:
-            self._start()
-
-    def _start(self) -> None:
-        self._loop = LoopingCall(lambda: Deferred.fromCoroutine(self._sweep()))
-        self._loop.clock = self.clock
-        self._done = self._loop.start(self.interval, now=True)
-
-    async def _sweep(self) -> None:
-        assert self.reservations is not None
-        try:
-            await self.reservations.repair()
-        except ShopError as e:
-            log.warn("order repair sweep failed: {error}", error=e.message)
-        except Exception:
-            log.failure("order repair sweep failed")
-
-    def stopService(self) -> Optional[Deferred[None]]:
-        super().stopService()
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        self._loop = None
-        return None

@@ -74,6 +74,12 @@ class ShopSite(Site):
         if self.requests is not None:
             self.requests.end(request)
 
+    def close(self) -> Any:
+        """Release what the site holds, when its process stops serving."""
+        if self.requests is not None:
+            self.requests.stop()
+        return self.close_limiter() if self.close_limiter is not None else None
+
 
 # The features whose headers a browser sends or reads: each declares them as
 # REQUEST_HEADERS and/or RESPONSE_HEADERS, and CORS allows and exposes them.
@@ -132,7 +138,6 @@ def make_site(
         if limiting is None:
             limiting = make_limiting(reactor, config)
         close_limiter = _once(limiting.limiter.close if limiting.limiter is not None else None)
-        reactor.addSystemEventTrigger("before", "shutdown", close_limiter)
         if previous is not None:
             # connections still open on the old site may use it a while longer
             reactor.callLater(max(config.request_timeout, 60) * 2, previous.close_limiter)

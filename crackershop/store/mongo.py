@@ -4,7 +4,7 @@ and driver errors turned into domain errors."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any, Callable, Optional, TypeVar
 
 from bson import ObjectId
@@ -17,6 +17,7 @@ from txmongo.collection import ReturnDocument
 from txmongo.connection import ConnectionPool, _Connection, _Pinger
 from txmongo.filter import ASCENDING, DESCENDING, sort
 
+from crackershop.clock import now_utc
 from crackershop.errors import DatabaseUnavailable, DuplicateKey
 from crackershop.metrics import metrics
 from crackershop.store.interfaces import Document
@@ -131,10 +132,6 @@ async def _awaited(call: Callable[[], Awaitable[T]]) -> T:
 def _is_transient(error: OperationFailure) -> bool:
     labels: set[str] = set(getattr(error, "_error_labels", None) or ())
     return bool({"TransientTransactionError", "RetryableWriteError"} & set(labels))
-
-
-def now_utc(clock: IReactorTime) -> datetime:
-    return datetime.fromtimestamp(clock.seconds(), tz=timezone.utc)
 
 
 def order_by(fields: Sequence[tuple[str, int]]) -> Any:

@@ -9,6 +9,7 @@ import pytest
 from bson import ObjectId
 from twisted.internet.defer import Deferred, ensureDeferred
 
+from crackershop.app.http import dumps
 from crackershop.app.routing import Reply, ok
 from crackershop.errors import Conflict
 from crackershop.orders.idempotency import Idempotency
@@ -398,7 +399,7 @@ def test_key_in_flight_is_a_conflict(shop: Shop) -> None:
     async def no_order(order_id: ObjectId) -> Optional[Reply]:
         return None
 
-    idem = Idempotency(store, clock, 60.0, no_order)
+    idem = Idempotency(store, clock, 60.0, no_order, Reply, dumps)
     gate: Deferred[None] = Deferred()
     user = ObjectId()
 

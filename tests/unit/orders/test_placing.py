@@ -1,4 +1,4 @@
-"""Reservation repair over the in-memory store: what a crash or a stall
+"""Placing orders and repairing them over the in-memory store: what a crash or a stall
 leaves behind is released or finished, and never twice."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.internet.task import Clock
 
 from crackershop.errors import DatabaseUnavailable
@@ -16,9 +16,9 @@ from crackershop.orders.placing import (
     InsufficientStock,
     PlacementAbandoned,
     PlacementUnknown,
-    RepairService,
     Reservations,
 )
+from crackershop.orders.repair import RepairService, repair
 from crackershop.store.memory import MemoryStore
 from tests.unit.store.outage import Outage
 
@@ -70,14 +70,14 @@ def test_crash_mid_reservation_is_released_after_the_delay(w: World) -> None:
     order = w.order(3, 2)
     run(w.store.orders.insert({**order, "orderStatus": "Reserving"}))
     assert run(w.store.stock.reserve(w.a["_id"], 3, order["_id"]))
-    assert run(w.res.repair())["released"] == 0  # too young: may still be running
+    assert run(repair(w.res))["released"] == 0  # too young: may still be running
     assert w.qty(w.a) == 7
     w.clock.advance(61)
-    assert run(w.res.repair())["released"] == 1
+    assert run(repair(w.res))["released"] == 1
     assert w.qty(w.a) == 10 and w.qty(w.b) == 5
     assert w.store.products.docs[w.a["_id"]]["reservedBy"] == []
     assert w.store.orders.docs[order["_id"]]["orderStatus"] == "Failed"
-    run(w.res.repair())
+    run(repair(w.res))
     assert w.qty(w.a) == 10  # not released twice
 
 
@@ -89,7 +89,7 @@ def test_crash_after_placing_keeps_the_stock_and_clears_records(w: World) -> Non
     run(w.store.stock.reserve(w.b["_id"], 2, order["_id"]))
     run(w.store.orders.transition(order["_id"], "Reserving", {"orderStatus": "Requested"}))
     w.clock.advance(61)
-    counts = run(w.res.repair())
+    counts = run(repair(w.res))
     assert counts["settled"] == 2 and counts["released"] == 0
     assert w.qty(w.a) == 7 and w.qty(w.b) == 3
     assert w.store.products.docs[w.a["_id"]]["reservedBy"] == []
@@ -107,11 +107,11 @@ def test_crash_mid_cancel_returns_each_line_once(w: World) -> None:
     )
     run(w.store.stock.restock(w.a["_id"], 3, placed["_id"]))  # then the process died
     w.clock.advance(61)
-    assert run(w.res.repair())["restocked"] == 1
+    assert run(repair(w.res))["restocked"] == 1
     assert w.qty(w.a) == 10 and w.qty(w.b) == 5
     assert w.store.orders.docs[placed["_id"]]["stockReturned"] is True
     assert w.store.products.docs[w.a["_id"]]["returnedBy"] == []
-    run(w.res.repair())
+    run(repair(w.res))
     assert w.qty(w.a) == 10 and w.qty(w.b) == 5
 
 
@@ -145,8 +145,8 @@ def test_sweep_dates_failed_placements_left_without_expiry(w: World) -> None:
     """Failed placements released before expiry existed get one from the sweep, and go."""
     order = w.order(3, 2)
     run(w.store.orders.insert({**order, "orderStatus": "Failed", "released": True}))
-    assert run(w.res.repair())["expired"] == 1
-    assert run(w.res.repair())["expired"] == 0
+    assert run(repair(w.res))["expired"] == 1
+    assert run(repair(w.res))["expired"] == 0
     w.clock.advance(3601)
     assert run(w.store.orders.get(order["_id"])) is None
 
@@ -169,7 +169,7 @@ def test_sweep_still_releases_a_late_reservation_of_a_failed_placement(w: World)
     assert run(w.store.stock.reserve(w.a["_id"], 3, order["_id"]))  # the late one
     assert w.qty(w.a) == 7
     w.clock.advance(61)
-    assert run(w.res.repair())["released"] == 1
+    assert run(repair(w.res))["released"] == 1
     assert w.qty(w.a) == 10 and w.store.products.docs[w.a["_id"]]["reservedBy"] == []
 
 
@@ -230,7 +230,7 @@ def test_unknown_placement_abandoned_by_the_sweep_resolves_to_nothing(w: World) 
         run(w.res.place(order, w.products))
     outage.down = False
     w.clock.advance(61)
-    assert run(w.res.repair())["released"] == 1
+    assert run(repair(w.res))["released"] == 1
     assert run(w.res.resolve(w.store.orders.docs[order["_id"]])) is None
     assert w.qty(w.a) == 10 and w.qty(w.b) == 5
 
@@ -247,7 +247,7 @@ def test_database_gone_while_reserving_is_a_plain_failure(w: World) -> None:
     assert w.qty(w.a) == 7
     outage.down = False
     w.clock.advance(61)
-    run(w.res.repair())
+    run(repair(w.res))
     assert w.qty(w.a) == 10 and w.store.orders.docs[order["_id"]]["orderStatus"] == "Failed"
 
 
@@ -261,7 +261,7 @@ def test_database_gone_after_the_commit_still_answers_the_order(w: World) -> Non
     assert placed["_id"] == order["_id"] and placed["orderStatus"] == "Requested"
     outage.down = False
     w.clock.advance(61)
-    assert run(w.res.repair())["settled"] == 2
+    assert run(repair(w.res))["settled"] == 2
     assert w.qty(w.a) == 7 and w.qty(w.b) == 3
 
 
@@ -294,7 +294,7 @@ def test_stalled_placement_loses_to_the_sweep_and_keeps_nothing(w: World) -> Non
     assert w.qty(w.a) == 7
     w.clock.advance(61)
     w.store.stock = real
-    assert run(w.res.repair())["released"] == 1
+    assert run(repair(w.res))["released"] == 1
     assert w.qty(w.a) == 10
     w.store.stock = GatedStock(real, gate)  # type: ignore[assignment]
     w.store.stock.calls = 1  # type: ignore[attr-defined]
@@ -307,9 +307,8 @@ def test_stalled_placement_loses_to_the_sweep_and_keeps_nothing(w: World) -> Non
 
 def test_repair_service_sweeps_at_start_and_periodically(w: World) -> None:
     """The service sweeps when started and every interval on the injected clock."""
-    service = RepairService(w.clock, 60)
+    service = RepairService(w.clock, 60, lambda: succeed(w.store))
     service.startService()
-    service.begin(w.res)
     order = w.order(3, 2)
     run(w.store.orders.insert({**order, "orderStatus": "Reserving"}))
     run(w.store.stock.reserve(w.a["_id"], 3, order["_id"]))
