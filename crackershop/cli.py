@@ -102,77 +102,12 @@ def worker_command(argv: Sequence[str]) -> int:
     return worker_main(argv)
 
 
-# -- commands of the ops package, imported when used
-
-
-def seed_command(argv: Sequence[str]) -> int:
-    from crackershop.ops.seed import seed_command
-
-    return seed_command(argv)
-
-
-def config_command(argv: Sequence[str]) -> int:
-    from crackershop.ops.commands import config_command
-
-    return config_command(argv)
-
-
-def status_command(argv: Sequence[str]) -> int:
-    from crackershop.ops.commands import status_command
-
-    return status_command(argv)
-
-
-def stop_command(argv: Sequence[str]) -> int:
-    from crackershop.ops.commands import stop_command
-
-    return stop_command(argv)
-
-
-def restart_command(argv: Sequence[str]) -> int:
-    from crackershop.ops.commands import restart_command
-
-    return restart_command(argv)
-
-
-def scale_command(argv: Sequence[str]) -> int:
-    from crackershop.ops.commands import scale_command
-
-    return scale_command(argv)
-
-
-def logs_command(argv: Sequence[str]) -> int:
-    from crackershop.ops.commands import logs_command
-
-    return logs_command(argv)
-
-
-def monit_command(argv: Sequence[str]) -> int:
-    from crackershop.ops.commands import monit_command
-
-    return monit_command(argv)
-
-
-def install_service_command(argv: Sequence[str]) -> int:
-    from crackershop.ops.systemd import install_service_command
-
-    return install_service_command(argv)
-
-
+# The server's own commands; the others operate it (crackershop.ops.commands).
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "serve": serve,
-    "seed": seed_command,
-    "config": config_command,
     "twistd": twistd_command,
     "_worker": worker_command,
     "_exec": exec_command,
-    "status": status_command,
-    "stop": stop_command,
-    "restart": restart_command,
-    "scale": scale_command,
-    "logs": logs_command,
-    "monit": monit_command,
-    "install-service": install_service_command,
 }
 
 
@@ -187,6 +122,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from crackershop.config import ConfigError
 
     command = COMMANDS.get(args[0])
+    if command is None:
+        from crackershop.ops.commands import COMMANDS as OPERATIONS
+
+        command = OPERATIONS.get(args[0])
     if command is None:
         print(f"crackershop: unknown command {args[0]!r}; see crackershop --help", file=sys.stderr)
         return EXIT_USAGE

@@ -214,6 +214,38 @@ class Server(Process):
         status: dict[str, Any] = json.loads(done.stdout)
         return status
 
+    def wait_status(
+        self, check: Callable[[dict[str, Any]], Any], timeout: float = 60.0, what: str = ""
+    ) -> dict[str, Any]:
+        """Poll ``crackershop status --json`` until ``check(status)`` holds; the status."""
+
+        def holds() -> Optional[dict[str, Any]]:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.output()[-3000:]}")
+            status = self.status()
+            return status if status is not None and check(status) else None
+
+        return wait_until(holds, timeout, what or "the server's status")
+
+    def ready_ids(self, status: dict[str, Any]) -> set[int]:
+        """The ids of the workers serving (ready) in ``status``."""
+        return {w["id"] for w in status.get("workers", []) if w.get("state") == "ready"}
+
+    def wait_rolled(self, old: set[int], timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until as many workers as asked for serve and none is one of ``old``
+        (a rolling restart, or a reload, is done); the status."""
+
+        def rolled(status: dict[str, Any]) -> bool:
+            rows = status.get("workers", [])
+            ready = self.ready_ids(status)
+            return (
+                len(ready) >= max(self.workers, 1)
+                and not ready & old
+                and all(w.get("state") == "ready" for w in rows)
+            )
+
+        return self.wait_status(rolled, timeout, "every worker to be replaced")
+
     def pids(self) -> dict[str, int]:
         """Every process of this server, from its status: server, worker-N, and its
         children by name (database, redis)."""

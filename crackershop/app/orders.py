@@ -18,7 +18,7 @@ from crackershop.app.routing import Call, Reply, Route, ok, paginated
 from crackershop.app.views import OrderViews, order_ref, public_order
 from crackershop.clock import now_utc
 from crackershop.errors import NotFound, ValidationFailed
-from crackershop.orders.idempotency import HEADER, Idempotency, body_hash, read_key
+from crackershop.orders.idempotency import HEADER, Idempotency, Replies, body_hash, read_key
 from crackershop.orders.placing import Reservations
 from crackershop.orders.states import (
     CANCELLED,
@@ -122,7 +122,9 @@ class OrderHandlers:
         self.max_lines = max_lines
         self.reservations = Reservations(store, clock, repair_after)
         self.views = OrderViews(store)
-        self.idempotency = Idempotency(store, clock, repair_after, self._replay, Reply, dumps)
+        self.idempotency = Idempotency(
+            store, clock, repair_after, Replies(Reply, dumps, self._replay)
+        )
 
     def routes(self) -> list[Route]:
         o = "/api/v1/orders"

@@ -110,7 +110,7 @@ def master_service(reactor: Any, config: Config) -> Root:
         except Exception as e:
             sock.close()
             return Refused(reactor, config, str(e))
-    root = Root(reactor, config)
+    root = Root(reactor, config, worker_count(config))
     master = Master(reactor, config, sock, root.fail)
     master.setServiceParent(root)
     if not config.mongo_uri:
@@ -147,7 +147,8 @@ def master_service(reactor: Any, config: Config) -> Root:
     if config.reload:
         from crackershop.cluster.reload import Reloader
 
-        Reloader(reactor, master.supervisor.restart, dict(os.environ)).setServiceParent(root)
+        master.reloader = Reloader(reactor, master.supervisor.restart, dict(os.environ))
+        master.reloader.setServiceParent(root)
     SupervisorService(master).setServiceParent(root)
     return root
 
@@ -169,6 +170,7 @@ class Master(Service):
         self.fail = fail
         self.embedded: Any = None
         self.redis: Any = None
+        self.reloader: Any = None
         # what the workers connect to, known once the helpers are ready
         self.uri = config.mongo_uri
         self.redis_url = ""
@@ -196,14 +198,6 @@ class Master(Service):
 
     def startService(self) -> None:
         super().startService()
-        from crackershop import __version__
-
-        log.info(
-            "crackershop {version} master starting ({environment}), {n} workers",
-            version=__version__,
-            environment=self.config.environment,
-            n=self.supervisor.count,
-        )
         log.info("listening on {host}:{port}", host=self.address[0], port=self.address[1])
 
     def stopService(self) -> None:
@@ -288,6 +282,8 @@ class Master(Service):
         summary["children"] = [
             child.describe() for child in (self.embedded, self.redis) if child is not None
         ]
+        if self.reloader is not None:
+            summary["reload"] = self.reloader.describe()
         return summary
 
     def stop(self) -> dict[str, Any]:

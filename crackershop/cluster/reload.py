@@ -62,6 +62,11 @@ class Reloader(Service):
         self._busy = False
         self._again = False
         self.known: dict[str, Optional[tuple[int, int]]] = {}
+        # for `crackershop status`: the files changed, and what became of them
+        self.changed_files: list[str] = []
+        self.loaded = 0
+        self.refused = 0
+        self.error: Optional[str] = None
 
     def startService(self) -> None:
         super().startService()
@@ -103,6 +108,7 @@ class Reloader(Service):
         if self.known.get(path) == now:
             return  # touched, but the same file as before
         self.known[path] = now
+        self.changed_files.append(path)
         log.info("changed: {path}", path=path)
         if self._pending is not None and self._pending.active():
             self._pending.reset(SETTLE)
@@ -124,11 +130,15 @@ class Reloader(Service):
         out, err, code = result
         if code != 0:
             text = (out + err).decode("utf-8", "replace").strip()
+            self.refused += 1
+            self.error = text[-4000:]
             log.error(
                 "the changed code does not load, so the workers keep the old code:\n{error}",
                 error=text[-4000:],
             )
             return None
+        self.loaded += 1
+        self.error = None
         log.info("the changed code loads; replacing the workers one at a time")
         return self.restart()
 
@@ -137,3 +147,15 @@ class Reloader(Service):
         if self._again:
             self._again = False
             self.check()
+
+    def describe(self) -> dict[str, Any]:
+        """The watcher for `crackershop status`: what it watches, the files
+        changed so far, how many changes loaded (and rolled into the
+        workers) or were refused, and the last refusal's error."""
+        return {
+            "watching": str(self.root) if self.observer is not None else None,
+            "changed": list(self.changed_files),
+            "loaded": self.loaded,
+            "refused": self.refused,
+            "error": self.error,
+        }

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
+import attr
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
 from twisted.web.http import HTTPChannel
@@ -106,24 +107,17 @@ def adopt(
 
 
 @implementer(IStreamServerEndpoint)
+@attr.s(auto_attribs=True)
 class AdoptedEndpoint:
     """The socket a worker inherits from its master, as an endpoint: its
     ``listen`` adopts it (capped and balanced, see :func:`adopt`) and closes
     the inherited descriptor, which the port has duplicated."""
 
-    def __init__(
-        self,
-        reactor: Any,
-        fd: int,
-        family: int,
-        balance: Optional[Balance] = None,
-        cap: int = ACCEPT_CAP,
-    ) -> None:
-        self.reactor = reactor
-        self.fd = fd
-        self.family = family
-        self.balance = balance
-        self.cap = cap
+    reactor: Any
+    fd: int
+    family: int
+    balance: Optional[Balance] = None
+    cap: int = ACCEPT_CAP
 
     def listen(self, factory: Any) -> Deferred[Any]:
         port = adopt(self.reactor, self.fd, self.family, factory, self.balance, self.cap)

@@ -9,9 +9,11 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Callable
 
 from crackershop.config import Config, declarations, from_argv
+from crackershop.ops.seed import seed_command
+from crackershop.ops.systemd import install_service_command
 
 
 def _options(prog: str, description: str) -> argparse.ArgumentParser:
@@ -213,3 +215,16 @@ def config_command(argv: Sequence[str]) -> int:
     for env, value in shown.items():
         print(f"{env.ljust(width)}  {value}")
     return 0
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "status": status_command,
+    "stop": stop_command,
+    "restart": restart_command,
+    "scale": scale_command,
+    "logs": logs_command,
+    "monit": monit_command,
+    "config": config_command,
+    "seed": seed_command,
+    "install-service": install_service_command,
+}

@@ -1,7 +1,10 @@
 """``crackershop seed``: a demo catalogue and an admin account.
 
 Writes with pymongo (a short-lived command, not a server) and upserts by
-name, so running it twice never duplicates anything.
+name, so running it twice never duplicates anything. The database is
+MONGO_URI, the running server's embedded database (whose address it
+publishes in DATA_DIR.uri), or an embedded database started for the
+duration of the command.
 """
 
 from __future__ import annotations
@@ -10,14 +13,15 @@ import argparse
 import os
 import random
 import secrets
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Optional
 
-import bcrypt
-
-from crackershop.config import from_argv
+from crackershop.config import Config, from_argv
 
 CATEGORIES: list[tuple[str, str, list[str]]] = [
     (
@@ -175,6 +179,8 @@ def seed(
         password = generated = secrets.token_urlsafe(12)
     fields: dict[str, Any] = {"role": "admin", "status": "Active", "updatedAt": now}
     if password is not None:
+        import bcrypt
+
         hashed = bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds))
         fields["password"] = hashed.decode("ascii")
     db.users.update_one(
@@ -192,10 +198,69 @@ def product_count() -> int:
     return sum(len(products) for _, products in demo_catalogue())
 
 
+@contextmanager
+def database(config: Config) -> Iterator[Any]:
+    """A pymongo database: MONGO_URI, the running server's embedded database,
+    or an embedded database started for the duration of the command."""
+    import pymongo
+
+    from crackershop.children.embedded import find_secantusd, free_port, uri_file
+    from crackershop.store.mongo import database_name
+
+    if config.mongo_uri:
+        client: Any = pymongo.MongoClient(config.mongo_uri, serverSelectionTimeoutMS=10000)
+        yield client[database_name(config.mongo_uri, config.mongo_db)]
+        client.close()
+        return
+    published = uri_file(Path(config.data_dir))
+    if published.is_file():
+        uri = published.read_text().strip()
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000)
+        try:
+            client.admin.command("ping")
+        except pymongo.errors.PyMongoError:
+            client.close()
+        else:
+            yield client[config.mongo_db]
+            client.close()
+            return
+    executable = find_secantusd()
+    if executable is None:
+        raise SystemExit("crackershop: the embedded database is not installed; set MONGO_URI")
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    child = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
+        [
+            executable,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            config.data_dir,
+            "--log-level",
+            "WARNING",
+        ],
+    )
+    try:
+        # ready when it answers a ping (server selection waits for that)
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=60000)
+        try:
+            client.admin.command("ping")
+        except pymongo.errors.PyMongoError:
+            raise SystemExit("crackershop: the embedded database did not start") from None
+        yield client[config.mongo_db]
+        client.close()
+    finally:
+        child.terminate()
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def seed_command(argv: Sequence[str]) -> int:
     from tqdm import tqdm
-
-    from crackershop.ops.database import database
 
     parser = argparse.ArgumentParser(prog="crackershop seed", description="Seed demo data.")
     parser.add_argument(

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, Protocol, TypeVar
 
+import attr
 from bson import ObjectId
 from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IReactorTime
@@ -91,26 +92,25 @@ class Response(Protocol):
 Reply = TypeVar("Reply", bound=Response)
 
 
-class Idempotency(Generic[Reply]):
-    """``respond(body, status, headers)`` makes the app's response and
-    ``encode(body)`` its JSON text, as the app writes it (both given by the
-    app, which this package does not import)."""
+@attr.s(auto_attribs=True, frozen=True)
+class Replies(Generic[Reply]):
+    """How the app answers, given by the app (this package does not import
+    it): ``respond(body, status, headers)`` makes its response, ``encode(body)``
+    the JSON text it would send, ``order(order_id)`` its answer for a placed
+    order (None if there is no such order)."""
 
+    respond: Callable[[Any, int, Mapping[str, str]], Reply]
+    encode: Callable[[Any], bytes]
+    order: Callable[[ObjectId], Awaitable[Optional[Reply]]]
+
+
+class Idempotency(Generic[Reply]):
     def __init__(
-        self,
-        store: IStore,
-        clock: IReactorTime,
-        abandoned_after: float,
-        replay_order: Callable[[ObjectId], Awaitable[Optional[Reply]]],
-        respond: Callable[[Any, int, Mapping[str, str]], Reply],
-        encode: Callable[[Any], bytes],
+        self, store: IStore, clock: IReactorTime, abandoned_after: float, replies: Replies[Reply]
     ) -> None:
         self.store = store
         self.clock = clock
-        self.abandoned_after = abandoned_after
-        self.replay_order = replay_order
-        self.respond = respond
-        self.encode = encode
+        self.replies = replies
         self.reservations = Reservations(store, clock, abandoned_after)
 
     async def run(
@@ -155,7 +155,7 @@ class Idempotency(Generic[Reply]):
     async def _complete(self, record_id: ObjectId, reply: Reply) -> None:
         try:
             await self.store.idempotency.complete(
-                record_id, reply.status, self.encode(reply.body).decode()
+                record_id, reply.status, self.replies.encode(reply.body).decode()
             )
         except ShopError as e:
             # the order stands; a retry finds it placed and replays it
@@ -185,12 +185,12 @@ class Idempotency(Generic[Reply]):
         if existing.get("hash") != digest:
             raise KeyReused("This Idempotency-Key was used with a different request body")
         if existing.get("state") == "done":
-            return self.respond(
+            return self.replies.respond(
                 json.loads(existing["body"]),
                 int(existing["status"]),
                 {REPLAYED: "true"},
             )
-        stale = existing["createdAt"] < now - timedelta(seconds=self.abandoned_after)
+        stale = existing["createdAt"] < now - timedelta(seconds=self.reservations.repair_after)
         order = await self.store.orders.get(existing["order"])
         if order is not None and order.get("orderStatus") == RESERVING:
             order = await self._settle(existing, order, stale)
@@ -223,8 +223,8 @@ class Idempotency(Generic[Reply]):
         return order  # still being placed
 
     async def _replay(self, record_id: ObjectId, order: Document) -> Optional[Reply]:
-        reply = await self.replay_order(order["_id"])
+        reply = await self.replies.order(order["_id"])
         if reply is None:
             return None
         await self._complete(record_id, reply)
-        return self.respond(reply.body, reply.status, {REPLAYED: "true"})
+        return self.replies.respond(reply.body, reply.status, {REPLAYED: "true"})

@@ -35,11 +35,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
-from crackershop import __version__
 from crackershop.config import Config
 from crackershop.orders.repair import RepairService
-from crackershop.server.database import DatabaseService, database_uri
 from crackershop.server.listening import ListeningService, tcp_endpoint, tls_options
+from crackershop.server.pool import DatabaseService, database_uri
 from crackershop.server.root import Refused, Root
 from crackershop.server.signals import SignalService
 from crackershop.store.interfaces import IStore
@@ -87,7 +86,7 @@ def serving(
 def single_process(reactor: Any, config: Config, given: Mapping[str, str]) -> Root:
     """The tree of ``twistd crackershop --workers=0``."""
     root = Root(reactor, config)
-    process = SingleProcess(reactor, config, given, root)
+    process = SingleProcess(reactor, config, given)
     process.setServiceParent(root)
     try:
         process.serving = serving(
@@ -119,26 +118,17 @@ class SingleProcess(Service):
     own only worker; ``restart`` restarts it in place, ``scale`` needs a
     cluster)."""
 
-    def __init__(self, reactor: Any, config: Config, given: Mapping[str, str], root: Root) -> None:
+    def __init__(self, reactor: Any, config: Config, given: Mapping[str, str]) -> None:
         from crackershop.ops.control import ProcessFigures
 
         self.reactor = reactor
         self.config = config
         self.given = dict(given)
-        self.root = root
         self.serving: Optional[Serving] = None
         self.store: Optional[IStore] = None
         self.in_place: Any = None
         self.started = reactor.seconds()
         self.figures = ProcessFigures()
-
-    def startService(self) -> None:
-        super().startService()
-        log.info(
-            "crackershop {version} starting ({environment})",
-            version=__version__,
-            environment=self.config.environment,
-        )
 
     # -- sites
 
@@ -179,7 +169,7 @@ class SingleProcess(Service):
                 RedirectSite(address.port, self.config.public_url, self.reactor),
             )
             redirect._raiseSynchronously = True
-            redirect.setServiceParent(self.root)
+            redirect.setServiceParent(self.parent)
             log.info(
                 "redirecting HTTP on {host}:{port} to HTTPS",
                 host=address.host,
@@ -210,7 +200,8 @@ class SingleProcess(Service):
             address: Any = listening.getHost()
             host, port = address.host, address.port
         summary = server_summary(self.config, "single process", host, port, self.config.redis_url)
-        restarts = self.in_place.restarts if self.in_place is not None else 0
+        in_place = self.in_place
+        restarts = in_place.restarts if in_place is not None else 0
         row: dict[str, Any] = {
             "id": 0,
             "slot": 0,
@@ -219,6 +210,9 @@ class SingleProcess(Service):
             "uptime": self.reactor.seconds() - self.started,
             "restarts": restarts,
             "reason": "restart in place" if restarts else None,
+            # restarts in place refused (settings or certificate), and why the last was
+            "refused": in_place.refused if in_place is not None else 0,
+            "refusal": in_place.refusal if in_place is not None else None,
             "served": requestlog.COUNTS.served,
             "connections": requestlog.COUNTS.in_flight,
         }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from twisted.logger import Logger
 
@@ -68,12 +68,15 @@ class InPlace:
         self.serve = serve
         self.load = load
         self.restarts = 0
+        # refused restarts, and why the last one was (for `crackershop status`)
+        self.refused = 0
+        self.refusal: Optional[str] = None
 
     def restart(self) -> dict[str, Any]:
         try:
             new, warnings = self.load(self.given)
         except ConfigError as e:
-            log.error("restart refused, the server goes on as it was: {error}", error=str(e))
+            self._refused(str(e))
             raise RestartRefused(f"the new configuration does not load: {e}") from None
         kept = {name: getattr(self.config, name) for name in FIXED}
         changed = sorted(
@@ -90,7 +93,7 @@ class InPlace:
         try:
             self.serve(new)
         except Exception as e:
-            log.error("restart refused, the server goes on as it was: {error}", error=str(e))
+            self._refused(str(e))
             raise RestartRefused(str(e)) from None
         for warning in warnings:
             log.warn("{warning}", warning=warning)
@@ -103,3 +106,8 @@ class InPlace:
             "message": "restarted in place (settings and certificates read again)",
             "kept": changed,
         }
+
+    def _refused(self, why: str) -> None:
+        self.refused += 1
+        self.refusal = why
+        log.error("restart refused, the server goes on as it was: {error}", error=why)

@@ -59,12 +59,29 @@ class InOrder(MultiService):
 
 
 class Root(InOrder):
-    def __init__(self, reactor: Any, config: Config) -> None:
+    """``workers``: how many a master runs (None: a single process)."""
+
+    def __init__(self, reactor: Any, config: Config, workers: Optional[int] = None) -> None:
         super().__init__()
         self.reactor = reactor
         self.config = config
+        self.workers = workers
         self.logfile: Any = None
         self.exit_code = 0
+
+    def startService(self) -> None:
+        from crackershop import __version__
+
+        fields = {"version": __version__, "environment": self.config.environment}
+        if self.workers is None:
+            log.info("crackershop {version} starting ({environment})", **fields)
+        else:
+            log.info(
+                "crackershop {version} master starting ({environment}), {n} workers",
+                n=self.workers,
+                **fields,
+            )
+        super().startService()
 
     # -- the log: standard output and LOG_DIR/crackershop.log
 

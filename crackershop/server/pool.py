@@ -1,8 +1,8 @@
-"""The database pool of a serving process: opened once the database's URI
-is known (MONGO_URI, or the embedded database once it answers), then the
-indexes are made sure of, retrying in the background while the database
-is away. What waits for the store (the repair sweep, the site) asks
-:meth:`DatabaseService.whenConnected`."""
+"""The database pool of a serving process (:class:`DatabaseService`):
+opened once the database's URI is known (MONGO_URI, or the embedded
+database once it answers), then the indexes are made sure of, retrying in
+the background while the database is away. What waits for the store (the
+repair sweep, the site) asks :meth:`DatabaseService.whenConnected`."""
 
 from __future__ import annotations
 
