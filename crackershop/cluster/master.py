@@ -94,12 +94,14 @@ def needs_private_redis(config: Config) -> bool:
     return config.rate_limit_enabled and not (config.redis_url or config.redis_host)
 
 
-def master_service(reactor: Any, config: Config) -> Root:
+def master_service(
+    reactor: Any, config: Config, listen: Callable[[str, int], socket.socket] = bind
+) -> Root:
     """The tree of ``twistd crackershop --workers=N`` (N > 1, or --reload).
-    The socket is bound and the certificate checked now, before anything
-    starts: either failing, the process says why and exits 1."""
+    The socket is bound (``listen``) and the certificate checked now, before
+    anything starts: either failing, the process says why and exits 1."""
     try:
-        sock = bind(config.host, config.port)
+        sock = listen(config.host, config.port)
     except OSError as e:
         return Refused(reactor, config, f"cannot listen on {config.host}:{config.port}: {e}")
     if config.tls_cert:
