@@ -133,8 +133,6 @@ class ChildService(Service):
         self._restart_delay = self.first_restart_delay
         # why the last start failed, for whoever asks whenReady afterwards
         self._failed: Optional[str] = None
-        self._shutdown = False
-        self._trigger: Any = None
 
     # -- for subclasses
 
@@ -181,10 +179,6 @@ class ChildService(Service):
         super().startService()
         self._stopping = False
         self._failed = None
-        if self._trigger is None:
-            self._trigger = self.reactor.addSystemEventTrigger(
-                "before", "shutdown", self._shutting_down
-            )
         d = self._clear_leftover()
 
         def go(_: None) -> None:
@@ -320,13 +314,18 @@ class ChildService(Service):
             return
         self._unexpected(reason, up)
 
-    def _shutting_down(self) -> None:
-        self._shutdown = True
+    def _server_stopping(self) -> bool:
+        """Whether the server's tree has begun to stop (its root stops its
+        children one at a time, so this one's turn may come much later)."""
+        root = self.parent
+        while root is not None and getattr(root, "parent", None) is not None:
+            root = root.parent
+        return root is not None and not root.running
 
     def _judge(self, reason: Failure, up: Optional[float]) -> None:
         if self.child is not None:
             return  # started again meanwhile
-        if self._stopping or self._shutdown:
+        if self._stopping or self._server_stopping():
             log.info("{what} has stopped", what=self.what)
             self.stopped()
             return

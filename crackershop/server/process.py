@@ -8,7 +8,7 @@ port, which binds once the site is ready. A single process
 (:mod:`crackershop.cluster.worker`) both build it::
 
     single process (--workers=0)          worker (spawned by the master)
-    Root                                  WorkerRoot
+    Root                                  InOrder
       SingleProcess (control, restart)      Agent (link to the master)
       [EmbeddedMongo]                       DatabaseService
       DatabaseService                       RepairService
@@ -41,6 +41,7 @@ from crackershop.server.listening import ListeningService, tcp_endpoint, tls_opt
 from crackershop.server.pool import DatabaseService, database_uri
 from crackershop.server.root import Refused, Root
 from crackershop.server.signals import SignalService
+from crackershop.server.tls import TLSSetupError
 from crackershop.store.interfaces import IStore
 
 log = Logger()
@@ -98,12 +99,12 @@ def single_process(reactor: Any, config: Config, given: Mapping[str, str]) -> Ro
             lambda failure: root.fail(reason(failure)),
             process.listening,
         )
-    except Exception as e:  # the certificate and key, read now
+    except TLSSetupError as e:  # the certificate and key, read now
         return Refused(reactor, config, str(e))
     from crackershop.ops.control import ControlService
 
     def no_control(why: str) -> None:
-        log.error("no control socket: {error}", error=why)
+        log.error("{error}; `crackershop status` cannot reach this server", error=why)
 
     ControlService(reactor, config.run_dir, process, no_control).setServiceParent(root)
     actions = {signal.SIGHUP: process.hup, signal.SIGUSR1: root.reopen_logs}

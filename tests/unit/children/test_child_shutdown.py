@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twisted.application.service import Service
 from twisted.internet.error import ProcessTerminated
 from twisted.python.failure import Failure
 
 from crackershop.children.child import SHUTDOWN_GRACE
 from crackershop.children.embedded_redis import EmbeddedRedis
+from crackershop.server.root import InOrder
 from tests.unit.children.test_child import FakeProcesses, Ping, ProcessReactor
 
 
 def ready_redis(tmp_path: Path) -> tuple[ProcessReactor, EmbeddedRedis]:
+    """A private Redis, ready, in a server's running tree."""
     reactor = ProcessReactor()
     ping = Ping()
     service = EmbeddedRedis(
@@ -23,7 +26,9 @@ def ready_redis(tmp_path: Path) -> tuple[ProcessReactor, EmbeddedRedis]:
         processes=FakeProcesses(),
         ping=ping,
     )
-    service.startService()
+    tree = InOrder()
+    service.setServiceParent(tree)
+    tree.startService()
     ping.answering = True
     reactor.advance(service.probe_interval)
     assert service.ready
@@ -43,10 +48,10 @@ def test_the_same_ctrl_c_is_a_stop_not_a_crash(tmp_path: Path) -> None:
     events: list[dict] = []
     globalLogPublisher.addObserver(events.append)
     try:
-        reactor, _ = ready_redis(tmp_path)
+        reactor, service = ready_redis(tmp_path)
         interrupted(reactor.processes[0])
-        for call, args, kw in reactor.triggers["before"]["shutdown"]:
-            call(*args, **kw)
+        # the server's tree begins to stop: its root first, this child much later
+        Service.stopService(service.parent)  # type: ignore[arg-type]
         reactor.advance(SHUTDOWN_GRACE + 60)
     finally:
         globalLogPublisher.removeObserver(events.append)
