@@ -80,7 +80,6 @@ class Worker:
         self.state = STARTING
         self.started = started
         self.last_seen = started
-        self.ready_at: Optional[float] = None
         self.transport = None
         self.fatal: Optional[str] = None
         # Why the master killed it (heartbeat), if it did.
@@ -448,7 +447,6 @@ class Supervisor:
         if worker.state != STARTING:
             return
         worker.state = READY
-        worker.ready_at = self.clock.seconds()
         if not self.ever_ready and self._too_big_at_idle(worker):
             return
         self.ever_ready = True

@@ -31,7 +31,6 @@ class DatabaseService(Service):
         self._uri = uri
         self.pool: Any = None
         self.store: Optional[MongoStore] = None
-        self.indexed = False
         self._opening: Optional[Deferred[Any]] = None
         self._failed: Optional[Failure] = None
         self._waiting: list[Deferred[IStore]] = []
@@ -90,10 +89,7 @@ class DatabaseService(Service):
                 log.failure("creating indexes failed", failure)
             self._retry = self.reactor.callLater(INDEX_RETRY, self._ensure_indexes)
 
-        def done(_: None) -> None:
-            self.indexed = True
-
-        ensureDeferred(store.ensure_indexes()).addCallbacks(done, failed)
+        ensureDeferred(store.ensure_indexes()).addErrback(failed)
 
     def stopService(self) -> Optional[Deferred[None]]:
         super().stopService()
