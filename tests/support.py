@@ -3,7 +3,6 @@ crackershop and embedded-database processes themselves."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -200,18 +199,16 @@ class Server(Process):
             raise AssertionError(f"server not ready:\n{self.output()[-4000:]}") from None
 
     def status(self) -> Optional[dict[str, Any]]:
-        """``crackershop status --json`` of this server, or None if it does not answer."""
-        done = subprocess.run(
-            [tool("crackershop"), "status", "--json"],
-            cwd=self.workdir,
-            env=child_env(self.settings),
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        if done.returncode != 0:
+        """What ``crackershop status --json`` shows, read from the server's
+        control socket (so a bad setting in ``.env`` that a command would
+        refuse does not hide it); None if it does not answer."""
+        from crackershop.ops.control import ControlError, NoServer, call
+
+        run_dir = Path(self.settings.get("RUN_DIR", "run"))
+        try:
+            status: dict[str, Any] = call(str(self.workdir / run_dir), {"cmd": "status"}, 30)
+        except (NoServer, ControlError, OSError, ValueError):
             return None
-        status: dict[str, Any] = json.loads(done.stdout)
         return status
 
     def wait_status(

@@ -70,7 +70,7 @@ def test_both_workers_serve_and_log_through_the_master(tmp_path: Path) -> None:
         status = server.status()
         assert status is not None
         # one embedded database, started by the master, for both workers
-        assert [c["name"] for c in status["children"]] == ["database"]
+        assert [c["name"] for c in status["children"]].count("database") == 1
         assert status["database"].endswith("(embedded)")
         workers_logged = [e for e in log_lines(server) if "worker_id" in e]
         assert {e["worker_id"] for e in workers_logged} == {1, 2}
