@@ -28,10 +28,8 @@ import sys
 from dataclasses import replace
 from typing import Any, Callable, Optional
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -129,16 +127,17 @@ def master_service(
 
     ControlService(reactor, config.run_dir, master, root.fail).setServiceParent(root)
     if config.tls_cert and config.http_redirect_port:
-        from crackershop.server.tls import RedirectSite
+        from crackershop.server.listening import redirect_service
+        from crackershop.server.process import reason
 
-        endpoint = (TCP6ServerEndpoint if ":" in config.host else TCP4ServerEndpoint)(
-            reactor, config.http_redirect_port, interface=config.host
-        )
-        redirect = StreamServerEndpointService(
-            endpoint, RedirectSite(master.address[1], config.public_url, reactor)
-        )
-        redirect._raiseSynchronously = True
-        redirect.setServiceParent(root)
+        redirect_service(
+            reactor,
+            config.host,
+            config.http_redirect_port,
+            lambda: succeed(master.address[1]),
+            config.public_url,
+            lambda failure: root.fail(reason(failure)),
+        ).setServiceParent(root)
     actions = {
         signal.SIGHUP: master.rolling_restart,
         signal.SIGTTIN: master.supervisor.add_worker,

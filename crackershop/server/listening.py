@@ -95,6 +95,7 @@ class ListeningService(StreamServerEndpointService):
         self._options = tls_options(tls)
         self.site: Optional[Site] = None
         self.port: Optional[IListeningPort] = None
+        self._listening: list[Deferred[IListeningPort]] = []
 
     def privilegedStartService(self) -> None:
         # binding waits for the site (startService), which needs the database
@@ -112,7 +113,18 @@ class ListeningService(StreamServerEndpointService):
     def _listened(self, port: IListeningPort) -> IListeningPort:
         self.port = port
         self.on_listening(port)
+        waiting, self._listening = self._listening, []
+        for d in waiting:
+            d.callback(port)
         return port
+
+    def whenListening(self) -> Deferred[IListeningPort]:
+        """Fires with the port once the service listens."""
+        if self.port is not None:
+            return succeed(self.port)
+        d: Deferred[IListeningPort] = Deferred(lambda d: self._listening.remove(d))
+        self._listening.append(d)
+        return d
 
     def _not_listening(self, failure: Failure) -> None:
         if failure.check(CancelledError) or not self.running:
@@ -156,3 +168,24 @@ class ListeningService(StreamServerEndpointService):
             # what the site holds (its rate limiter's connection)
             d.addCallback(lambda _: close())
         return d
+
+
+def redirect_service(
+    reactor: Any,
+    host: str,
+    port: int,
+    https: Callable[[], Deferred[int]],
+    public_url: str,
+    failed: Callable[[Failure], None],
+) -> ListeningService:
+    """The plain-HTTP port (HTTP_REDIRECT_PORT) that answers every request
+    with a redirect to HTTPS, on the port ``https()`` fires with."""
+    from crackershop.server.tls import RedirectSite
+
+    def site() -> Deferred[Site]:
+        return https().addCallback(lambda https_port: RedirectSite(https_port, public_url, reactor))
+
+    def listening(listened: IListeningPort) -> None:
+        log.info("redirecting HTTP on {host}:{port} to HTTPS", host=host, port=port)
+
+    return ListeningService(tcp_endpoint(reactor, host, port), site, failed, None, listening)

@@ -15,8 +15,8 @@ port, which binds once the site is ready. A single process
       RepairService                         ListeningService (adopted socket)
       ListeningService (TCP, TLS)
       ControlService (control socket)
+      [redirect listener]                   (once the HTTPS port listens)
       SignalService
-      [redirect listener, once listening]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import signal
 from collections.abc import Mapping
 from typing import Any, Callable, NamedTuple, Optional, Union
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
@@ -37,7 +36,12 @@ from twisted.web.server import Site
 
 from crackershop.config import Config
 from crackershop.orders.repair import RepairService
-from crackershop.server.listening import ListeningService, tcp_endpoint, tls_options
+from crackershop.server.listening import (
+    ListeningService,
+    redirect_service,
+    tcp_endpoint,
+    tls_options,
+)
 from crackershop.server.pool import DatabaseService, database_uri
 from crackershop.server.root import Refused, Root
 from crackershop.server.signals import SignalService
@@ -107,6 +111,20 @@ def single_process(reactor: Any, config: Config, given: Mapping[str, str]) -> Ro
         log.error("{error}; `crackershop status` cannot reach this server", error=why)
 
     ControlService(reactor, config.run_dir, process, no_control).setServiceParent(root)
+    if config.tls_cert and config.http_redirect_port:
+        listener = process.serving.listener
+
+        def https() -> Deferred[int]:
+            return listener.whenListening().addCallback(port_number)
+
+        redirect_service(
+            reactor,
+            config.host,
+            config.http_redirect_port,
+            https,
+            config.public_url,
+            lambda failure: root.fail(reason(failure)),
+        ).setServiceParent(root)
     actions = {signal.SIGHUP: process.hup, signal.SIGUSR1: root.reopen_logs}
     SignalService(reactor, actions).setServiceParent(root)
     return root
@@ -162,20 +180,6 @@ class SingleProcess(Service):
             host=address.host,
             port=address.port,
         )
-        if tls and self.config.http_redirect_port:
-            from crackershop.server.tls import RedirectSite
-
-            redirect = StreamServerEndpointService(
-                tcp_endpoint(self.reactor, self.config.host, self.config.http_redirect_port),
-                RedirectSite(address.port, self.config.public_url, self.reactor),
-            )
-            redirect._raiseSynchronously = True
-            redirect.setServiceParent(self.parent)
-            log.info(
-                "redirecting HTTP on {host}:{port} to HTTPS",
-                host=address.host,
-                port=self.config.http_redirect_port,
-            )
 
     def hup(self) -> None:
         """SIGHUP (``systemctl reload``): restart in place; a refusal is
@@ -247,6 +251,11 @@ class SingleProcess(Service):
         from crackershop.ops.control import ControlError
 
         raise ControlError("a single-process server cannot scale; start it with --workers=N")
+
+
+def port_number(port: IListeningPort) -> int:
+    address: Any = port.getHost()
+    return int(address.port)
 
 
 def reason(failure: Failure) -> str:
