@@ -127,8 +127,7 @@ def master_service(
 
     ControlService(reactor, config.run_dir, master, root.fail).setServiceParent(root)
     if config.tls_cert and config.http_redirect_port:
-        from crackershop.server.listening import redirect_service
-        from crackershop.server.process import reason
+        from crackershop.server.listening import reason, redirect_service
 
         redirect_service(
             reactor,

@@ -189,3 +189,14 @@ def redirect_service(
         log.info("redirecting HTTP on {host}:{port} to HTTPS", host=host, port=port)
 
     return ListeningService(tcp_endpoint(reactor, host, port), site, failed, None, listening)
+
+
+def reason(failure: Failure) -> str:
+    """One line for why a serving process cannot serve."""
+    from twisted.internet.error import CannotListenError
+
+    if failure.check(CannotListenError):
+        err: Any = failure.value
+        where = err.interface or "0.0.0.0"  # noqa: S104 (naming the wildcard, not binding it)
+        return f"cannot listen on {where}:{err.port}: {err.socketError}"
+    return str(failure.value) or repr(failure.value)

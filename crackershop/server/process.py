@@ -38,6 +38,7 @@ from crackershop.config import Config
 from crackershop.orders.repair import RepairService
 from crackershop.server.listening import (
     ListeningService,
+    reason,
     redirect_service,
     tcp_endpoint,
     tls_options,
@@ -256,14 +257,3 @@ class SingleProcess(Service):
 def port_number(port: IListeningPort) -> int:
     address: Any = port.getHost()
     return int(address.port)
-
-
-def reason(failure: Failure) -> str:
-    """One line for why a serving process cannot serve."""
-    from twisted.internet.error import CannotListenError
-
-    if failure.check(CannotListenError):
-        err: Any = failure.value
-        where = err.interface or "0.0.0.0"  # noqa: S104 (naming the wildcard, not binding it)
-        return f"cannot listen on {where}:{err.port}: {err.socketError}"
-    return str(failure.value) or repr(failure.value)
