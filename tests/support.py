@@ -243,6 +243,26 @@ class Server(Process):
 
         return self.wait_status(rolled, timeout, "every worker to be replaced")
 
+    def wait_shared_limits(self, timeout: float = 30.0) -> None:
+        """Wait until every worker checks its rate limits in the shared Redis
+        (its /ready says ``redis: ok``), not in its own fallback share, which a
+        worker starved of CPU at start may take for a while."""
+        want = max(self.workers, 1)
+
+        def shared() -> bool:
+            seen: dict[str, str] = {}
+            for _ in range(4 * want):
+                r = httpx.get(
+                    self.url + "/ready",
+                    headers={"Connection": "close"},
+                    timeout=5,
+                    verify=self.verify,
+                )
+                seen[r.headers.get("x-worker", "0")] = r.json().get("checks", {}).get("redis")
+            return len(seen) >= want and all(state == "ok" for state in seen.values())
+
+        wait_until(shared, timeout, "every worker's limits in the shared Redis")
+
     def pids(self) -> dict[str, int]:
         """Every process of this server, from its status: server, worker-N, and its
         children by name (database, redis)."""

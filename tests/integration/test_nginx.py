@@ -151,6 +151,8 @@ def test_requests_spread_over_all_three(front: Front) -> None:
 def test_rate_limit_holds_in_total_across_servers(front: Front) -> None:
     """A client (by X-Forwarded-For) gets exactly RATE_LIMIT_AUTH_MAX failed
     logins in total across the three servers, then 429s."""
+    for server in front.servers:
+        server.wait_shared_limits()
     codes: Counter[int] = Counter()
     answered: set[str] = set()
     with front.client() as client:

@@ -96,6 +96,7 @@ def test_two_workers_share_a_private_redis(tmp_path: Path) -> None:
         pytest.skip("no redis-server binary on this machine")
     server = Server(tmp_path, LIMITS, args=["--workers", "2"])
     try:
+        server.wait_shared_limits()
         ip = client_ip()
         served: set[str] = set()
         allowed = 0
