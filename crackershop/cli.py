@@ -18,17 +18,12 @@ crackershop twistd [args]     twistd with the crackershop plugin built in
 
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Optional
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
 
 from crackershop import __version__
-from crackershop.config import Config, ConfigError, declarations
 
 EXIT_USAGE = 2
 
@@ -93,146 +88,9 @@ def _run_twistd(argv: list[str]) -> int:
     return 0
 
 
-def show_config(argv: Sequence[str]) -> int:
-    if "--markdown" in argv:
-        from crackershop.config import markdown_table
-
-        print(markdown_table(), end="")
-        return 0
-    from crackershop.config import SECRET_FILE, unset_settings
-
-    options = _options(argv)
-    config = options.config
-    unset = unset_settings(options.given)
-    shown = dict(config.masked(unset))
-    if "JWT_SECRET" in unset and not config.production:
-        where = os.path.join(config.data_dir, SECRET_FILE)
-        shown["JWT_SECRET"] = f"not set (development: the secret kept in {where})"
-    width = max(len(decl.env) for _, decl in declarations())
-    for env, value in shown.items():
-        print(f"{env.ljust(width)}  {value}")
-    return 0
-
-
-def _options(argv: Sequence[str]) -> Any:
-    from crackershop.tap import Options
-
-    options = Options()
-    options.parseOptions(list(argv))
-    assert options.config is not None
-    return options
-
-
-def _config(argv: Sequence[str]) -> Config:
-    config: Config = _options(argv).config
-    return config
-
-
-@contextmanager
-def _database(config: Config) -> Iterator[Any]:
-    """A pymongo database: MONGO_URI, the running server's embedded database,
-    or an embedded database started for the duration of the command."""
-    import pymongo
-
-    from crackershop.embedded import find_secantusd, free_port, uri_file
-    from crackershop.store.mongo import database_name
-
-    if config.mongo_uri:
-        client: Any = pymongo.MongoClient(config.mongo_uri, serverSelectionTimeoutMS=10000)
-        yield client[database_name(config.mongo_uri, config.mongo_db)]
-        client.close()
-        return
-    published = uri_file(Path(config.data_dir))
-    if published.is_file():
-        uri = published.read_text().strip()
-        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000)
-        try:
-            client.admin.command("ping")
-        except pymongo.errors.PyMongoError:
-            client.close()
-        else:
-            yield client[config.mongo_db]
-            client.close()
-            return
-    executable = find_secantusd()
-    if executable is None:
-        raise SystemExit("crackershop: the embedded database is not installed; set MONGO_URI")
-    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    child = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
-        [
-            executable,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--storage-path",
-            config.data_dir,
-            "--log-level",
-            "WARNING",
-        ],
-    )
-    try:
-        # ready when it answers a ping (server selection waits for that)
-        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=60000)
-        try:
-            client.admin.command("ping")
-        except pymongo.errors.PyMongoError:
-            raise SystemExit("crackershop: the embedded database did not start") from None
-        yield client[config.mongo_db]
-        client.close()
-    finally:
-        child.terminate()
-        try:
-            child.wait(15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
-def seed_command(argv: Sequence[str]) -> int:
-    from tqdm import tqdm
-
-    from crackershop.seed import is_empty, product_count, seed
-
-    parser = argparse.ArgumentParser(prog="crackershop seed", description="Seed demo data.")
-    parser.add_argument(
-        "--admin-email", default=os.environ.get("ADMIN_EMAIL", "admin@crackershop.local")
-    )
-    parser.add_argument("--admin-password", default=os.environ.get("ADMIN_PASSWORD"))
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="seed a database that already has data (upserts, no duplicates)",
-    )
-    args, rest = parser.parse_known_args(argv)
-    if args.admin_password is not None and len(args.admin_password) < 8:
-        print("crackershop: --admin-password must be at least 8 characters", file=sys.stderr)
-        return EXIT_USAGE
-    config = _config(rest)
-    with _database(config) as db:
-        if not args.force and not is_empty(db):
-            print(
-                "crackershop: the database already has products or categories; "
-                "use --force to add the demo catalogue anyway (nothing is duplicated)",
-                file=sys.stderr,
-            )
-            return 1
-        with tqdm(total=product_count(), unit="product", desc="seeding") as bar:
-            done = seed(
-                db, args.admin_email.lower(), args.admin_password, config.bcrypt_rounds, bar
-            )
-    print(f"seeded {done['categories']} categories and {done['products']} products")
-    if done["generated_password"]:
-        print(f"admin account: {done['admin']} password: {done['generated_password']}")
-        print("(shown once; change it after logging in)")
-    else:
-        print(f"admin account: {done['admin']}")
-    return 0
-
-
 def exec_command(argv: Sequence[str]) -> int:
     """Private: start a child service that dies with its server (frozen builds)."""
-    from crackershop.childexec import main as exec_main
+    from crackershop.children.childexec import main as exec_main
 
     return exec_main(argv)
 
@@ -244,36 +102,13 @@ def worker_command(argv: Sequence[str]) -> int:
     return worker_main(argv)
 
 
-def _ops(name: str) -> Any:
-    def command(argv: Sequence[str]) -> int:
-        from crackershop import opscli
-
-        return int(getattr(opscli, f"{name}_command")(argv))
-
-    return command
-
-
-COMMANDS = {
+# The server's own commands; the others operate it (crackershop.ops.commands).
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "serve": serve,
-    "seed": seed_command,
-    "config": show_config,
     "twistd": twistd_command,
     "_worker": worker_command,
     "_exec": exec_command,
-    "status": _ops("status"),
-    "stop": _ops("stop"),
-    "restart": _ops("restart"),
-    "scale": _ops("scale"),
-    "logs": _ops("logs"),
-    "monit": _ops("monit"),
-    "install-service": lambda argv: _install_service(argv),
 }
-
-
-def _install_service(argv: Sequence[str]) -> int:
-    from crackershop.service import install_service_command
-
-    return install_service_command(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -284,7 +119,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args[0] in ("-V", "--version", "version"):
         print(f"crackershop {__version__}")
         return 0
+    from crackershop.config import ConfigError
+
     command = COMMANDS.get(args[0])
+    if command is None:
+        from crackershop.ops.commands import COMMANDS as OPERATIONS
+
+        command = OPERATIONS.get(args[0])
     if command is None:
         print(f"crackershop: unknown command {args[0]!r}; see crackershop --help", file=sys.stderr)
         return EXIT_USAGE

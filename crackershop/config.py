@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit, urlunsplit
 
+from twisted.python import usage
+
 ENVIRONMENTS = ("development", "production")
 MIN_JWT_SECRET_BYTES = 32
 
@@ -632,6 +634,26 @@ def mask_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def clustered(config: Config) -> bool:
+    """A master with workers, or (0, 1, ENABLE_CLUSTERING=false) one process.
+    --reload always runs a master, so new code can replace a worker while
+    the old one still serves."""
+    return config.reload or (config.enable_clustering and config.workers not in (0, 1))
+
+
+def worker_count(config: Config) -> int:
+    """How many processes serve: 1 without a master; ``auto`` is one per CPU
+    core this process may run on."""
+    if not clustered(config):
+        return 1
+    if config.workers == -1:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+    return max(1, config.workers)
+
+
 def declarations() -> Sequence[tuple[str, Setting]]:
     return [(f.name, f.metadata["setting"]) for f in fields(Config)]
 
@@ -805,3 +827,42 @@ def read_dotenv(path: Path) -> Mapping[str, Optional[str]]:
 
 def from_environment(cli: Mapping[str, str]) -> tuple[Config, Sequence[str]]:
     return load(cli, os.environ, read_dotenv(Path.cwd() / ".env"), keep_secret=True)
+
+
+class Options(usage.Options):
+    """Every setting as a command-line option (``--port 8080``), generated
+    from the declarations; twistd's options (:mod:`crackershop.tap`) and the
+    ``crackershop`` commands both parse them."""
+
+    synopsis = "[options]"
+    longdesc = "Serve the crackershop API. Every option can also be set in the environment or .env."
+    optParameters = [
+        [flag_name(name), None, None, f"{decl.help} [env {decl.env}]"]
+        for name, decl in declarations()
+    ]
+
+    def given_settings(self) -> dict[str, str]:
+        """The settings given on the command line, by name."""
+        return {
+            name: self[flag_name(name)]
+            for name, _ in declarations()
+            if self.get(flag_name(name)) is not None
+        }
+
+
+def parse_argv(argv: Sequence[str]) -> dict[str, str]:
+    """The settings given in ``argv`` (``--run-dir /x ...``); ConfigError for
+    an unknown option or a missing value."""
+    options = Options()
+    try:
+        options.parseOptions(list(argv))
+    except usage.UsageError as e:
+        raise ConfigError(str(e)) from None
+    return options.given_settings()
+
+
+def from_argv(argv: Sequence[str]) -> Config:
+    """The configuration a server started with ``argv`` would have: the
+    command line, then the environment, then ``.env``."""
+    config, _ = from_environment(parse_argv(argv))
+    return config

@@ -24,7 +24,7 @@ from bson import ObjectId
 from pypdf import PdfReader
 
 from crackershop.app.pricesheets import PriceList, price_list, render_pdf, render_xlsx
-from crackershop.seed import demo_catalogue
+from crackershop.ops.seed import demo_catalogue
 
 SETTINGS = {
     "aboutUs": {"title": "About CrackerShop"},

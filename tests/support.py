@@ -3,7 +3,6 @@ crackershop and embedded-database processes themselves."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -200,19 +199,69 @@ class Server(Process):
             raise AssertionError(f"server not ready:\n{self.output()[-4000:]}") from None
 
     def status(self) -> Optional[dict[str, Any]]:
-        """``crackershop status --json`` of this server, or None if it does not answer."""
-        done = subprocess.run(
-            [tool("crackershop"), "status", "--json"],
-            cwd=self.workdir,
-            env=child_env(self.settings),
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        if done.returncode != 0:
+        """What ``crackershop status --json`` shows, read from the server's
+        control socket (so a bad setting in ``.env`` that a command would
+        refuse does not hide it); None if it does not answer."""
+        from crackershop.ops.control import ControlError, NoServer, call
+
+        run_dir = Path(self.settings.get("RUN_DIR", "run"))
+        try:
+            status: dict[str, Any] = call(str(self.workdir / run_dir), {"cmd": "status"}, 30)
+        except (NoServer, ControlError, OSError, ValueError):
             return None
-        status: dict[str, Any] = json.loads(done.stdout)
         return status
+
+    def wait_status(
+        self, check: Callable[[dict[str, Any]], Any], timeout: float = 60.0, what: str = ""
+    ) -> dict[str, Any]:
+        """Poll ``crackershop status --json`` until ``check(status)`` holds; the status."""
+
+        def holds() -> Optional[dict[str, Any]]:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.output()[-3000:]}")
+            status = self.status()
+            return status if status is not None and check(status) else None
+
+        return wait_until(holds, timeout, what or "the server's status")
+
+    def ready_ids(self, status: dict[str, Any]) -> set[int]:
+        """The ids of the workers serving (ready) in ``status``."""
+        return {w["id"] for w in status.get("workers", []) if w.get("state") == "ready"}
+
+    def wait_rolled(self, old: set[int], timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until as many workers as asked for serve and none is one of ``old``
+        (a rolling restart, or a reload, is done); the status."""
+
+        def rolled(status: dict[str, Any]) -> bool:
+            rows = status.get("workers", [])
+            ready = self.ready_ids(status)
+            return (
+                len(ready) >= max(self.workers, 1)
+                and not ready & old
+                and all(w.get("state") == "ready" for w in rows)
+            )
+
+        return self.wait_status(rolled, timeout, "every worker to be replaced")
+
+    def wait_shared_limits(self, timeout: float = 30.0) -> None:
+        """Wait until every worker checks its rate limits in the shared Redis
+        (its /ready says ``redis: ok``), not in its own fallback share, which a
+        worker starved of CPU at start may take for a while."""
+        want = max(self.workers, 1)
+
+        def shared() -> bool:
+            seen: dict[str, str] = {}
+            for _ in range(4 * want):
+                r = httpx.get(
+                    self.url + "/ready",
+                    headers={"Connection": "close"},
+                    timeout=5,
+                    verify=self.verify,
+                )
+                seen[r.headers.get("x-worker", "0")] = r.json().get("checks", {}).get("redis")
+            return len(seen) >= want and all(state == "ok" for state in seen.values())
+
+        wait_until(shared, timeout, "every worker's limits in the shared Redis")
 
     def pids(self) -> dict[str, int]:
         """Every process of this server, from its status: server, worker-N, and its

@@ -15,6 +15,7 @@ from crackershop.app.chit import ChitHandlers
 from crackershop.app.content import BannerHandlers, NotificationHandlers
 from crackershop.app.dashboard import DashboardHandlers
 from crackershop.app.google import GoogleKeys, GoogleSignIn
+from crackershop.app.mail import IMailer
 from crackershop.app.notify import Notifier
 from crackershop.app.openapi import document
 from crackershop.app.orders import OrderHandlers
@@ -27,7 +28,6 @@ from crackershop.app.settings import SettingsHandlers
 from crackershop.app.uploads import Uploads
 from crackershop.app.usercache import UserCache
 from crackershop.app.users import UserHandlers
-from crackershop.mail import IMailer
 from crackershop.store.catalogue import CachedCatalogue, ICatalogue
 from crackershop.store.interfaces import IStore
 

@@ -46,8 +46,8 @@ def route_table() -> list[Route]:
     from twisted.internet.task import Clock
 
     from crackershop.app import Dependencies, build_app
+    from crackershop.app.mail import OutboxMailer
     from crackershop.app.security import Passwords, Tokens
-    from crackershop.mail import OutboxMailer
     from crackershop.store.memory import MemoryStore
 
     clock = Clock()

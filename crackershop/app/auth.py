@@ -12,6 +12,7 @@ from bson.errors import InvalidId
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.iweb import IRequest
 
+from crackershop.app.mail import IMailer
 from crackershop.app.models import (
     AddressBody,
     ChangePasswordBody,
@@ -33,6 +34,7 @@ from crackershop.app.security import (
 from crackershop.app.uploads import Uploads, one, ref
 from crackershop.app.usercache import UserCache
 from crackershop.app.views import public_user
+from crackershop.clock import now_utc
 from crackershop.errors import (
     BadRequest,
     Conflict,
@@ -41,9 +43,7 @@ from crackershop.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from crackershop.mail import IMailer
 from crackershop.store.interfaces import IStore
-from crackershop.store.mongo import now_utc
 
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
 MAX_ADDRESSES = 20

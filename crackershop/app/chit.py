@@ -28,9 +28,9 @@ from crackershop.app.models import (
 )
 from crackershop.app.notify import Notifier
 from crackershop.app.routing import Call, Reply, Route, ok
+from crackershop.clock import now_utc
 from crackershop.errors import Conflict, DuplicateKey, NotFound, ValidationFailed
 from crackershop.store.interfaces import Document, IStore
-from crackershop.store.mongo import now_utc
 
 PENDING, APPROVED, REJECTED = "Pending", "Approved", "Rejected"
 ENROLMENT = 0  # the month index of the payment made on joining

@@ -6,7 +6,7 @@ touching the database, Redis or the rate limits.
 The headers a browser may send beyond the basics, and the response headers
 it may read, are not listed here: each feature declares its own
 (``REQUEST_HEADERS`` / ``RESPONSE_HEADERS``) and the site collects them
-(``crackershop.site.make_cors``).
+(``crackershop.server.site.make_cors``).
 
 ``*`` lets any origin read responses, as ``Access-Control-Allow-Origin: *``
 without credentials: a wildcard never comes with credentials.

@@ -8,8 +8,8 @@ from twisted.internet.interfaces import IReactorTime
 
 from crackershop.app.queries import int_arg
 from crackershop.app.routing import Call, Reply, Route, ok
+from crackershop.clock import now_utc
 from crackershop.store.dashboard import IDashboard
-from crackershop.store.mongo import now_utc
 
 
 class DashboardHandlers:

@@ -22,7 +22,6 @@ FORMATS = (
     "%d.%m.%Y",
 )
 ORDINAL = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b", re.IGNORECASE)
-SECONDS_PER_DAY = 86_400
 
 
 def parse_day(text: str) -> Optional[datetime]:

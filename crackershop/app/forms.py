@@ -95,9 +95,6 @@ class StreamingForm:
         """The text fields: one value as a string, repeated ones as a list."""
         return {name: v[0] if len(v) == 1 else list(v) for name, v in self.fields.items()}
 
-    def files_named(self, field: str) -> list[UploadedFile]:
-        return [f for f in self.files if f.field == field]
-
     def _fail(self, error: ShopError) -> None:
         if self.error is None:
             self.error = error

@@ -15,7 +15,6 @@ from crackershop.errors import ShopError
 from crackershop.store.interfaces import IStore
 
 log = Logger()
-TYPES = ("order", "chit", "promotion", "system")
 
 
 class Notifier:

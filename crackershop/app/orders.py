@@ -9,21 +9,27 @@ from bson import ObjectId
 from pydantic import Field, model_validator
 from twisted.internet.interfaces import IReactorTime
 
-from crackershop.app.idempotency import HEADER, Idempotency, body_hash, read_key
+from crackershop.app.http import dumps
 from crackershop.app.models import Body, ObjectIdText
 from crackershop.app.notify import Notifier
 from crackershop.app.pricing import Line, minimum_order, price_order, subtotal
 from crackershop.app.queries import page_args
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
 from crackershop.app.views import OrderViews, order_ref, public_order
-from crackershop.errors import Conflict, NotFound, ValidationFailed
+from crackershop.clock import now_utc
+from crackershop.errors import NotFound, ValidationFailed
+from crackershop.orders.idempotency import HEADER, Idempotency, Replies, body_hash, read_key
+from crackershop.orders.placing import Reservations
+from crackershop.orders.states import (
+    CANCELLED,
+    DELIVERED,
+    HIDDEN,
+    STATUSES,
+    InvalidTransition,
+    allowed,
+)
 from crackershop.store.interfaces import Document, IStore
-from crackershop.store.mongo import now_utc
-from crackershop.store.orders import HIDDEN
-from crackershop.store.reservations import CANCELLED, REQUESTED, Reservations
 
-LIFE = (REQUESTED, "Processing", "Shipped", "Out for Delivery", "Delivered")
-STATUSES = (*LIFE, CANCELLED)
 OrderStatus = Literal[
     "Requested", "Processing", "Shipped", "Out for Delivery", "Delivered", "Cancelled"
 ]
@@ -101,20 +107,6 @@ class PaymentBody(Body):
     ] = None
 
 
-class InvalidTransition(Conflict):
-    code = "invalid_transition"
-
-
-def allowed(current: str, new: str) -> bool:
-    """Forward along the order's life (steps may be skipped); Cancelled from
-    any state before Delivered; nothing out of Delivered or Cancelled."""
-    if current not in LIFE or current == "Delivered":
-        return False
-    if new == CANCELLED:
-        return True
-    return new in LIFE and LIFE.index(new) > LIFE.index(current)
-
-
 class OrderHandlers:
     def __init__(
         self,
@@ -130,7 +122,9 @@ class OrderHandlers:
         self.max_lines = max_lines
         self.reservations = Reservations(store, clock, repair_after)
         self.views = OrderViews(store)
-        self.idempotency = Idempotency(store, clock, repair_after, self._replay)
+        self.idempotency = Idempotency(
+            store, clock, repair_after, Replies(Reply, dumps, self._replay)
+        )
 
     def routes(self) -> list[Route]:
         o = "/api/v1/orders"
@@ -323,7 +317,7 @@ class OrderHandlers:
             changed = await self.reservations.cancel(order, current)
         else:
             changes: dict[str, Any] = {"orderStatus": new}
-            if new == "Delivered":
+            if new == DELIVERED:
                 changes.update(isDelivered=True, deliveredAt=now_utc(self.clock))
             changed = await self.store.orders.transition(order["_id"], current, changes)
         if not changed:

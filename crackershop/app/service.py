@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred, gatherResults
@@ -12,16 +11,13 @@ from twisted.python.failure import Failure
 
 from crackershop import __version__
 from crackershop.app.routing import Call, Reply, Route
+from crackershop.clock import now_utc
 from crackershop.errors import ServiceUnavailable, ShopError
 from crackershop.store.interfaces import IStore
 
 # How long /ready waits for a dependency: under the 1-5 s after which
 # load balancers and Kubernetes count a probe as failed, not answered.
 READY_DEADLINE = 1.5
-
-
-def _now(clock: IReactorTime) -> datetime:
-    return datetime.fromtimestamp(clock.seconds(), tz=timezone.utc)
 
 
 class ServiceHandlers:
@@ -77,7 +73,7 @@ class ServiceHandlers:
             {
                 "success": True,
                 "message": "Server is running",
-                "timestamp": _now(self.clock),
+                "timestamp": now_utc(self.clock),
                 "environment": self.environment,
             }
         )
@@ -130,7 +126,7 @@ class ServiceHandlers:
                 "success": True,
                 "message": "Welcome to CrackerShop API",
                 "version": __version__,
-                "timestamp": _now(self.clock),
+                "timestamp": now_utc(self.clock),
             }
         )
 

@@ -73,7 +73,7 @@ def public_product(
     return product
 
 
-# stock-move and repair bookkeeping of orders (crackershop.store.reservations)
+# stock-move and repair bookkeeping of orders (crackershop.orders.placing)
 PRIVATE_ORDER_FIELDS = frozenset({"__v", "stockReturned", "released"})
 # what order screens show of the customer (Order details falls back to the
 # profile's address when the order's is missing)

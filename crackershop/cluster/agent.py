@@ -1,16 +1,16 @@
-"""The worker process's side of the cluster: its control channel to the
-master, readiness, heartbeats, log forwarding, draining and the parent-death
+"""The worker process's side of the cluster: its link to the master,
+readiness, heartbeats, log forwarding, draining and the parent-death
 guards. What it serves is given to it (:mod:`crackershop.cluster.worker`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 from typing import Any, Callable, Optional
 
-from twisted.internet.defer import Deferred
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import LoopingCall
 from twisted.logger import ILogObserver, Logger, eventAsJSON
@@ -19,8 +19,8 @@ from twisted.web.server import Site
 from zope.interface import implementer
 
 from crackershop.cluster.board import AcceptBoard
-from crackershop.cluster.channel import BOARD_FD, FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
-from crackershop.cluster.serving import Balance, Connections, adopt, with_headers
+from crackershop.cluster.link import BOARD_FD, FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
+from crackershop.cluster.serving import AdoptedEndpoint, Balance, Connections, with_headers
 
 log = Logger()
 
@@ -28,8 +28,8 @@ HEARTBEAT = 1.0
 EXIT_BOOT_FAILED = 3
 
 
-class ControlProtocol(Protocol):
-    """Messages from the master; losing the channel means the master is gone."""
+class LinkProtocol(Protocol):
+    """Messages from the master; losing the link means the master is gone."""
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
@@ -63,9 +63,11 @@ class ForwardingObserver:
             self._busy = False
 
 
-class Agent:
-    """Runs one worker: boot (database, then the socket), report ready,
-    heartbeat, drain on request, exit when drained or orphaned."""
+class Agent(Service):
+    """A worker's link to its master, and the first service of its tree (so
+    it stops last, once the rest has stopped and logged): reports ready,
+    heartbeats, drains on request, exits when drained or orphaned. What it
+    serves is given to it (:mod:`crackershop.cluster.worker`)."""
 
     def __init__(
         self,
@@ -76,11 +78,8 @@ class Agent:
         grace: float,
         debug_header: bool,
         accept_cap: int,
-        wrap: Callable[[Site], Any] = lambda site: site,
     ) -> None:
         self.reactor = reactor
-        # What the adopted port serves: the site itself, or the site behind TLS.
-        self.wrap = wrap
         self.worker_id = worker_id
         self.master_pid = master_pid
         self.family = family
@@ -88,13 +87,16 @@ class Agent:
         self.debug_header = debug_header
         self.accept_cap = accept_cap
         self.transport: Any = None
-        self.port: Any = None
+        # the serving process's listening service, once the tree is built
+        self.listener: Any = None
+        self.serving = False
         self.connections = Connections(reactor)
         self.balance = Balance(_board(), worker_id, self.connections)
         self.exit_code = 0
         self._draining = False
         self._stopping = False
         self._closed = False
+        self._channel_closed: list[Deferred[None]] = []
         self._heartbeat = LoopingCall(self._beat)
         self._heartbeat.clock = reactor
         # How many workers the cluster runs, as the master last said.
@@ -105,7 +107,7 @@ class Agent:
         from twisted.internet.stdio import StandardIO
 
         self.transport = StandardIO(  # type: ignore[call-arg]
-            ControlProtocol(self), stdin=FROM_MASTER_FD, stdout=TO_MASTER_FD, reactor=self.reactor
+            LinkProtocol(self), stdin=FROM_MASTER_FD, stdout=TO_MASTER_FD, reactor=self.reactor
         )
 
     def send(self, data: bytes) -> None:
@@ -115,34 +117,49 @@ class Agent:
     def observer(self) -> ForwardingObserver:
         return ForwardingObserver(self.send)
 
-    def boot(self, ready: Callable[[], Deferred[Site]]) -> None:
-        """``ready()`` fires with the site once the database answers."""
-        self._heartbeat.start(HEARTBEAT, now=True)
-        d = ready()
-        d.addCallback(self._serve)
-        d.addErrback(self._boot_failed)
+    def endpoint(self) -> AdoptedEndpoint:
+        """The shared socket, adopted when the site is ready."""
+        return AdoptedEndpoint(
+            self.reactor, _listen_fd(), self.family, self.balance, self.accept_cap
+        )
 
-    def _serve(self, site: Site) -> None:
-        if self._draining:
-            return
+    # -- the service
+
+    def startService(self) -> None:
+        super().startService()
+        self._heartbeat.start(HEARTBEAT, now=True)
+
+    def stopService(self) -> Deferred[None]:
+        """Flush what is left for the master (the last log lines), then let go."""
+        super().stopService()
+        if self._heartbeat.running:
+            self._heartbeat.stop()
+        if self.transport is None or self._closed:
+            return succeed(None)
+        closed: Deferred[None] = Deferred()
+        self._channel_closed.append(closed)
+        self.transport.loseConnection()
+        return closed.addTimeout(1.0, self.reactor).addErrback(lambda _: None)
+
+    # -- serving: the site is ready, then the socket is adopted
+
+    def watch(self, site: Site) -> Site:
+        """Watch ``site``'s connections (to drain and report them)."""
         if self.debug_header:
             with_headers(site, {b"x-worker": str(self.worker_id).encode()})
         self.connections.install(site)
         self.balance.publish()
-        self.port = adopt(
-            self.reactor,
-            _listen_fd(),
-            self.family,
-            self.wrap(site),
-            self.balance,
-            self.accept_cap,
-        )
-        with contextlib.suppress(OSError):
-            os.close(_listen_fd())  # the port holds its own duplicate
+        return site
+
+    def listening(self, port: Any) -> None:
+        if self._draining:
+            self.listener.stop_accepting()
+            return
+        self.serving = True
         log.info("worker {id} serving (pid {pid})", id=self.worker_id, pid=os.getpid())
         self.send(encode({"t": "ready", "pid": os.getpid()}))
 
-    def _boot_failed(self, failure: Failure) -> None:
+    def boot_failed(self, failure: Failure) -> None:
         message = str(failure.value) or repr(failure.value)
         log.error("worker {id} cannot start: {message}", id=self.worker_id, message=message)
         self.send(encode({"t": "fatal", "message": message}))
@@ -178,38 +195,33 @@ class Agent:
         if self._draining:
             return
         self._draining = True
-        if self.port is None:
+        if not self.serving:
             self._stop()
             return
         log.info("worker {id} draining", id=self.worker_id)
         self.balance.withdraw()
-        self.port.stopListening()
+        self.listener.stop_accepting()
         self.reactor.callLater(self.grace + 1.0, self._stop)
         self.connections.drain(self.grace).addCallback(lambda _: self._stop())
 
     def channel_closed(self) -> None:
         self._closed = True
         if self._stopping:
-            self._exit()
+            closed, self._channel_closed = self._channel_closed, []
+            for d in closed:
+                d.callback(None)
         else:
             self.orphaned("the control channel to the master closed")
 
     def _stop(self) -> None:
-        """Flush what is left for the master (last log lines), then exit."""
+        """Stop the process: its tree stops, this service last."""
         if self._stopping:
             return
         self._stopping = True
-        if self._heartbeat.running:
-            self._heartbeat.stop()
-        if self.transport is not None and not self._closed:
-            self.transport.loseConnection()
-            self.reactor.callLater(1.0, self._exit)
-        else:
-            self._exit()
-
-    def _exit(self) -> None:
         if self.reactor.running:
             self.reactor.stop()
+        else:
+            self.reactor.callWhenRunning(self.reactor.stop)
 
 
 def _board() -> Optional[AcceptBoard]:
@@ -220,7 +232,7 @@ def _board() -> Optional[AcceptBoard]:
 
 
 def _listen_fd() -> int:
-    from crackershop.cluster.channel import LISTEN_FD
+    from crackershop.cluster.link import LISTEN_FD
 
     return LISTEN_FD
 

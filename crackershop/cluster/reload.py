@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.logger import Logger
@@ -24,7 +25,7 @@ SETTLE = 0.3
 CHECK = (
     "import compileall, sys\n"
     "ok = compileall.compile_dir(sys.argv[1], quiet=1)\n"
-    "import crackershop.site, crackershop.cluster.worker\n"
+    "import crackershop.server.site, crackershop.cluster.worker\n"
     "sys.exit(0 if ok else 1)\n"
 )
 
@@ -48,7 +49,9 @@ def package_dir() -> Path:
     return Path(crackershop.__file__).resolve().parent
 
 
-class Reloader:
+class Reloader(Service):
+    """Watches the package's source while the master runs."""
+
     def __init__(self, reactor: Any, restart: Callable[[], Deferred[Any]], env: dict[str, str]):
         self.reactor = reactor
         self.restart = restart
@@ -59,8 +62,14 @@ class Reloader:
         self._busy = False
         self._again = False
         self.known: dict[str, Optional[tuple[int, int]]] = {}
+        # for `crackershop status`: the files changed, and what became of them
+        self.changed_files: list[str] = []
+        self.loaded = 0
+        self.refused = 0
+        self.error: Optional[str] = None
 
-    def start(self) -> None:
+    def startService(self) -> None:
+        super().startService()
         try:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
@@ -86,7 +95,8 @@ class Reloader:
         self.observer.start()
         log.info("watching {root} for changes", root=str(self.root))
 
-    def stop(self) -> None:
+    def stopService(self) -> None:
+        super().stopService()
         if self.observer is not None:
             self.observer.stop()
             self.observer = None
@@ -98,6 +108,7 @@ class Reloader:
         if self.known.get(path) == now:
             return  # touched, but the same file as before
         self.known[path] = now
+        self.changed_files.append(path)
         log.info("changed: {path}", path=path)
         if self._pending is not None and self._pending.active():
             self._pending.reset(SETTLE)
@@ -119,11 +130,15 @@ class Reloader:
         out, err, code = result
         if code != 0:
             text = (out + err).decode("utf-8", "replace").strip()
+            self.refused += 1
+            self.error = text[-4000:]
             log.error(
                 "the changed code does not load, so the workers keep the old code:\n{error}",
                 error=text[-4000:],
             )
             return None
+        self.loaded += 1
+        self.error = None
         log.info("the changed code loads; replacing the workers one at a time")
         return self.restart()
 
@@ -132,3 +147,15 @@ class Reloader:
         if self._again:
             self._again = False
             self.check()
+
+    def describe(self) -> dict[str, Any]:
+        """The watcher for `crackershop status`: what it watches, the files
+        changed so far, how many changes loaded (and rolled into the
+        workers) or were refused, and the last refusal's error."""
+        return {
+            "watching": str(self.root) if self.observer is not None else None,
+            "changed": list(self.changed_files),
+            "loaded": self.loaded,
+            "refused": self.refused,
+            "error": self.error,
+        }

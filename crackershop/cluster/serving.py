@@ -6,19 +6,21 @@ no app code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+import attr
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime, IStreamServerEndpoint
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 from zope.interface import implementer
 
 from crackershop.cluster.board import AcceptBoard
-from crackershop.connection import IConnectionWatcher
+from crackershop.server.connection import IConnectionWatcher
 
 # Twisted accepts up to 100 (and growing) connections per wakeup; a worker
 # woken first would take a whole burst. Capping that alone is not enough: the
@@ -76,12 +78,12 @@ def adopt(
     reactor: Any,
     fd: int,
     family: int,
-    site: Site,
+    site: Any,
     balance: Optional[Balance] = None,
     cap: int = ACCEPT_CAP,
     pause: float = ACCEPT_PAUSE,
 ) -> Any:
-    """Serve ``site`` on an inherited listening socket."""
+    """Serve ``site`` (any factory) on an inherited listening socket."""
     port = reactor.adoptStreamPort(fd, family, site)
     original = port.doRead
 
@@ -102,6 +104,26 @@ def adopt(
     port.doRead = doRead
     port.numberAccepts = min(port.numberAccepts, cap)
     return port
+
+
+@implementer(IStreamServerEndpoint)
+@attr.s(auto_attribs=True)
+class AdoptedEndpoint:
+    """The socket a worker inherits from its master, as an endpoint: its
+    ``listen`` adopts it (capped and balanced, see :func:`adopt`) and closes
+    the inherited descriptor, which the port has duplicated."""
+
+    reactor: Any
+    fd: int
+    family: int
+    balance: Optional[Balance] = None
+    cap: int = ACCEPT_CAP
+
+    def listen(self, factory: Any) -> Deferred[Any]:
+        port = adopt(self.reactor, self.fd, self.family, factory, self.balance, self.cap)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        return succeed(port)
 
 
 class Activity:
@@ -139,7 +161,7 @@ class Connections:
 
     def install(self, site: Site) -> None:
         """Watch ``site``'s connections; it must carry ``limits`` (a
-        :class:`~crackershop.connection.ConnectionLimits`) that its channels obey."""
+        :class:`~crackershop.server.connection.ConnectionLimits`) that its channels obey."""
         limits = getattr(site, "limits", None)
         if limits is None:
             raise TypeError("the site has no connection limits to watch its connections by")

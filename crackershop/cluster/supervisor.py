@@ -22,7 +22,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger, eventFromJSON, globalLogPublisher
 from twisted.python.failure import Failure
 
-from crackershop.cluster.channel import FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
+from crackershop.cluster.link import FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
 
 log = Logger()
 
@@ -30,7 +30,7 @@ STARTING, READY, DRAINING, EXITED = "starting", "ready", "draining", "exited"
 
 
 @attr.s(auto_attribs=True, frozen=True)
-class Policy:
+class WorkerPolicy:
     graceful_timeout: float = 5.0
     check_interval: float = 1.0
     heartbeat_timeout: float = 10.0
@@ -80,7 +80,6 @@ class Worker:
         self.state = STARTING
         self.started = started
         self.last_seen = started
-        self.ready_at: Optional[float] = None
         self.transport = None
         self.fatal: Optional[str] = None
         # Why the master killed it (heartbeat), if it did.
@@ -167,7 +166,7 @@ class Supervisor:
         clock: IReactorTime,
         spawn: Spawn,
         count: int,
-        policy: Policy,
+        policy: WorkerPolicy,
         rss: SampleRss,
         on_fatal: Callable[[str], None],
         emit: Callable[[dict[str, Any]], None] = globalLogPublisher,
@@ -190,13 +189,12 @@ class Supervisor:
         self._next_id = 1
         self._rolling: Optional[Deferred[None]] = None
         self._checks: list[LoopingCall] = []
-        self._started: Optional[Deferred[None]] = None
-
-        # -- lifecycle
         # Observers for metrics (the master wires them; decisions never depend on them).
         self.on_replaced: Callable[[str], None] = lambda reason: None
         self.on_exit: Callable[[int], None] = lambda pid: None
         self.on_rss: Callable[[int, int], None] = lambda worker_id, rss: None
+
+    # -- lifecycle
 
     def start(self) -> Deferred[None]:
         """Spawn the workers; fires once all of them are ready."""
@@ -236,7 +234,7 @@ class Supervisor:
         )
         return done
 
-    # -- operations (signals now, the control socket later)
+    # -- operations (signals and the control socket)
 
     def restart(self, worker_id: Optional[int] = None) -> Deferred[None]:
         """Rolling restart: one slot at a time, start the new worker, wait
@@ -449,7 +447,6 @@ class Supervisor:
         if worker.state != STARTING:
             return
         worker.state = READY
-        worker.ready_at = self.clock.seconds()
         if not self.ever_ready and self._too_big_at_idle(worker):
             return
         self.ever_ready = True

@@ -1,9 +1,16 @@
 """The worker process: ``python -m crackershop.cluster.worker`` (or the frozen
 binary's ``crackershop _worker``), spawned by the master.
 
-This is the one module that joins the cluster to the app: it builds the
-same database service and site as a single-process server, and hands them
-to the cluster's :class:`~crackershop.cluster.agent.Agent`.
+This is the one module that joins the cluster to the app. The worker's
+service tree is the serving process's (:func:`crackershop.server.process.serving`,
+the same as a single-process server's) under the worker's link to its
+master::
+
+    InOrder
+      Agent                  link to the master: ready, heartbeats, drain
+      DatabaseService        the pool on the master's MONGO_URI
+      RepairService          the order-repair sweep
+      ListeningService       the inherited socket, once the database answers
 """
 
 from __future__ import annotations
@@ -15,13 +22,9 @@ from typing import Any, Optional
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from crackershop.childexec import set_parent_death_signal
-    from crackershop.cluster.agent import (
-        Agent,
-        check_parent,
-        install_signals,
-    )
-    from crackershop.cluster.channel import (
+    from crackershop.children.childexec import set_parent_death_signal
+    from crackershop.cluster.agent import Agent, check_parent, install_signals
+    from crackershop.cluster.link import (
         FAMILY_ENV,
         MASTER_PID_ENV,
         WORKER_ID_ENV,
@@ -40,11 +43,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     config = config_from_env()
 
+    from twisted.application.app import startApplication
+    from twisted.application.service import Application
     from twisted.internet import reactor
     from twisted.logger import FilteringLogObserver, LogLevelFilterPredicate, globalLogBeginner
 
-    from crackershop.logs import LEVELS
     from crackershop.metrics import record_memory
+    from crackershop.server.logs import LEVELS
 
     agent = Agent(
         reactor,
@@ -54,7 +59,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config.graceful_timeout,
         debug_header=not config.production,
         accept_cap=ACCEPT_CAP,
-        wrap=_tls_wrapper(config),
     )
     agent.open_channel()
     predicate = LogLevelFilterPredicate(defaultLogLevel=LEVELS[config.log_level])
@@ -62,59 +66,53 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         [FilteringLogObserver(agent.observer(), [predicate])], redirectStandardIO=False
     )
     install_signals(agent)
-    reactor.callWhenRunning(agent.boot, lambda: _serving(reactor, config, agent))  # type: ignore[attr-defined]
+    application = Application("crackershop worker")
+    worker_service(reactor, config, agent).setServiceParent(application)
+    startApplication(application, False)
     reactor.callWhenRunning(record_memory, reactor, agent.worker_id)  # type: ignore[attr-defined]
     reactor.run(installSignalHandlers=False)  # type: ignore[attr-defined,call-arg]
     return agent.exit_code
 
 
-def _serving(reactor: Any, config: Any, agent: Any) -> Any:
-    """The worker's database pool and site, once the database answers."""
+def worker_service(reactor: Any, config: Any, agent: Any) -> Any:
+    """The worker's tree: its agent, then what every serving process runs,
+    listening on the inherited socket once the database answers a ping and
+    its schema is in place."""
     from twisted.internet.defer import Deferred
 
     from crackershop.config import mask_uri
     from crackershop.ratelimit import make_limiting
-    from crackershop.runtime import database_service
-    from crackershop.site import make_site
-    from crackershop.store.reservations import RepairService
-    from crackershop.tap import start_repair
+    from crackershop.server.process import serving
+    from crackershop.server.root import InOrder
+    from crackershop.server.site import make_site
 
-    database = database_service(reactor, config)
-    database.startService()
-    reactor.addSystemEventTrigger("before", "shutdown", database.stopService)
-    repair = RepairService(reactor, config.order_repair_after)
-    repair.startService()
-    reactor.addSystemEventTrigger("before", "shutdown", repair.stopService)
+    root = InOrder()
+    agent.setServiceParent(root)
 
-    async def ready() -> Any:
-        store = start_repair(await database.connect(), repair, reactor, config)
+    async def ready(store: Any) -> Any:
         try:
             await store.reachable()
         except Exception as e:
             where = mask_uri(config.mongo_uri)
             raise RuntimeError(f"the database at {where} does not answer: {e}") from e
-        await database.schema_ready()
+        await process.database.schema_ready()
         limiting = make_limiting(reactor, config)
         # While Redis is away, each worker allows its share of every limit.
         limiting.divide(agent.workers)
         agent.on_workers = limiting.divide
-        return make_site(reactor, config, store, limiting)
+        return agent.watch(make_site(reactor, config, store, limiting))
 
-    return Deferred.fromCoroutine(ready())
-
-
-def _tls_wrapper(config: Any) -> Any:
-    """Serve the adopted socket over TLS when a certificate is configured; the
-    files are read here, when the worker starts, so a rolling restart picks
-    up renewed ones."""
-    if not config.tls_cert:
-        return lambda site: site
-    from twisted.protocols.tls import TLSMemoryBIOFactory
-
-    from crackershop.tls import server_options
-
-    options = server_options(config.tls_cert, config.tls_key)
-    return lambda site: TLSMemoryBIOFactory(options, False, site)
+    process = serving(
+        reactor,
+        config,
+        root,
+        agent.endpoint(),
+        lambda store: Deferred.fromCoroutine(ready(store)),
+        agent.boot_failed,
+        agent.listening,
+    )
+    agent.listener = process.listener
+    return root
 
 
 if __name__ == "__main__":

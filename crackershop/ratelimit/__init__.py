@@ -7,14 +7,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 import attr
 from twisted.logger import Logger
 
-from crackershop.config import Config, mask_uri
+from crackershop.config import Config, mask_uri, worker_count
 from crackershop.ratelimit.clientip import ClientAddress
 from crackershop.ratelimit.guard import Policies, RateLimitGuard
 from crackershop.ratelimit.interfaces import IRateLimiter, Policy
@@ -53,14 +52,6 @@ def redis_url(config: Config) -> str:
     if config.redis_host:
         return f"redis://{config.redis_host}:{config.redis_port}/0"
     return ""
-
-
-def worker_count(config: Config) -> int:
-    if not config.enable_clustering:
-        return 1
-    if config.workers == -1:
-        return os.cpu_count() or 1
-    return max(1, config.workers)
 
 
 def make_limiting(reactor: Any, config: Config) -> Limiting:

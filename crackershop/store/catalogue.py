@@ -65,8 +65,6 @@ class TtlCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._pending: dict[Hashable, list[Deferred[Any]]] = {}
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -76,7 +74,6 @@ class TtlCache:
         entry = self._entries.get(key)
         if entry is not None and self.clock.seconds() - entry[0] < self.ttl:
             self._entries.move_to_end(key)
-            self.hits += 1
             return entry[1]
         return MISSING
 
@@ -87,14 +84,12 @@ class TtlCache:
         entry = self._entries.get(key)
         if entry is not None and now - entry[0] < self.ttl:
             self._entries.move_to_end(key)
-            self.hits += 1
             return succeed(entry[1])
         waiter: Deferred[Any] = Deferred()
         waiting = self._pending.get(key)
         if waiting is not None:
             waiting.append(waiter)
             return waiter
-        self.misses += 1
         self._pending[key] = waiters = [waiter]
 
         def fetched(value: Any) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 
 from zope.interface import Interface, implementer
 
+from crackershop.orders.states import CANCELLED, HIDDEN, REQUESTED
 from crackershop.store.interfaces import Document
 from crackershop.store.mongo import Mongo
-from crackershop.store.orders import HIDDEN
 
 RECENT_DAYS = 30
 
@@ -41,8 +41,8 @@ def _money(value: Any) -> float:
 
 
 PLACED = {"orderStatus": {"$nin": list(HIDDEN)}}
-SOLD = {"orderStatus": {"$nin": [*HIDDEN, "Cancelled"]}}
-PAID = {"isPaid": True, "orderStatus": {"$nin": [*HIDDEN, "Cancelled"]}}
+SOLD = {"orderStatus": {"$nin": [*HIDDEN, CANCELLED]}}
+PAID = {"isPaid": True, "orderStatus": {"$nin": [*HIDDEN, CANCELLED]}}
 
 
 @implementer(IDashboard)
@@ -96,7 +96,7 @@ class MongoDashboard:
             "orders": {
                 "total": sum(statuses.values()),
                 "recent": recent,
-                "pending": statuses.get("Requested", 0),
+                "pending": statuses.get(REQUESTED, 0),
                 "processing": statuses.get("Processing", 0),
                 "delivered": statuses.get("Delivered", 0),
             },
@@ -176,7 +176,7 @@ class MemoryDashboard:
             status = order.get("orderStatus")
             if status in HIDDEN:
                 continue
-            if (paid or sold) and status == "Cancelled":
+            if (paid or sold) and status == CANCELLED:
                 continue
             if paid and order.get("isPaid") is not True:
                 continue
@@ -194,7 +194,7 @@ class MemoryDashboard:
                 "recent": sum(
                     1 for o in placed if o["createdAt"] >= now - timedelta(days=RECENT_DAYS)
                 ),
-                "pending": sum(1 for o in placed if o["orderStatus"] == "Requested"),
+                "pending": sum(1 for o in placed if o["orderStatus"] == REQUESTED),
                 "processing": sum(1 for o in placed if o["orderStatus"] == "Processing"),
                 "delivered": sum(1 for o in placed if o["orderStatus"] == "Delivered"),
             },

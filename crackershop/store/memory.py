@@ -6,13 +6,13 @@ from __future__ import annotations
 import builtins
 import copy
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from bson import ObjectId
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
+from crackershop.clock import now_utc
 from crackershop.errors import DuplicateKey
 from crackershop.store.dashboard import MemoryDashboard
 from crackershop.store.interfaces import (
@@ -41,9 +41,6 @@ class _Collection:
         self.clock = clock
         self.docs: dict[ObjectId, Document] = {}
 
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.seconds(), tz=timezone.utc)
-
     def _check_unique(self, doc: Mapping[str, Any], exclude: Optional[ObjectId] = None) -> None:
         for spec in self.unique:
             fields = spec if isinstance(spec, tuple) else (spec,)
@@ -56,7 +53,7 @@ class _Collection:
 
     def _insert(self, doc: Mapping[str, Any]) -> Document:
         stored = copy.deepcopy(dict(doc))
-        now = self._now()
+        now = now_utc(self.clock)
         stored.setdefault("_id", ObjectId())
         stored.setdefault("createdAt", now)
         stored.setdefault("updatedAt", now)
@@ -77,7 +74,11 @@ class _Collection:
         doc = self.docs.get(doc_id)
         if doc is None:
             return None
-        updated = {**copy.deepcopy(doc), **copy.deepcopy(dict(changes)), "updatedAt": self._now()}
+        updated = {
+            **copy.deepcopy(doc),
+            **copy.deepcopy(dict(changes)),
+            "updatedAt": now_utc(self.clock),
+        }
         for field, amount in (inc or {}).items():
             updated[field] = updated.get(field, 0) + amount
         self._check_unique(updated, exclude=doc_id)
@@ -423,7 +424,6 @@ class MemoryStore:
         self.chit = MemoryChit(clock)
         self.uploads = MemoryUploads()
         self.dashboard = MemoryDashboard(self)
-        self.available = True
         from crackershop.store.memory_orders import (
             MemoryIdempotency,
             MemoryOrders,
@@ -437,10 +437,7 @@ class MemoryStore:
         self.idempotency = MemoryIdempotency(clock)
 
     async def ping(self) -> None:
-        if not self.available:
-            from crackershop.errors import DatabaseUnavailable
-
-            raise DatabaseUnavailable()
+        return None
 
     async def ensure_indexes(self) -> None:
         return None

@@ -11,6 +11,8 @@ from typing import Any, Optional
 from bson import ObjectId
 from zope.interface import implementer
 
+from crackershop.clock import now_utc
+from crackershop.orders.states import CANCELLED, FAILED, HIDDEN, RESERVING
 from crackershop.store.interfaces import (
     Document,
     IIdempotency,
@@ -20,7 +22,6 @@ from crackershop.store.interfaces import (
     Page,
 )
 from crackershop.store.memory import _Collection, _sorted
-from crackershop.store.orders import FAILED, HIDDEN, RESERVING
 from crackershop.store.settings import DEFAULTS, SETTINGS_ID, with_defaults
 
 
@@ -38,7 +39,7 @@ class MemorySettings(_Collection):
         for part, values in changes.items():
             given = doc.get(part)
             doc[part] = {**(given if isinstance(given, Mapping) else {}), **copy.deepcopy(values)}
-        doc["updatedAt"] = self._now()
+        doc["updatedAt"] = now_utc(self.clock)
         return await self.get()
 
 
@@ -50,7 +51,7 @@ def _newest(docs: builtins.list[Document]) -> builtins.list[Document]:
 class MemoryOrders(_Collection):
     def _expire(self) -> None:
         """What MongoDB's TTL monitor does: drop documents past ``expireAt``."""
-        now = self._now()
+        now = now_utc(self.clock)
         for doc_id in [k for k, d in self.docs.items() if d.get("expireAt", now) < now]:
             del self.docs[doc_id]
 
@@ -104,7 +105,7 @@ class MemoryOrders(_Collection):
             return (
                 status == RESERVING
                 or (status == FAILED and d.get("released") is False)
-                or (status == "Cancelled" and d.get("stockReturned") is False)
+                or (status == CANCELLED and d.get("stockReturned") is False)
             ) and d["updatedAt"] < before
 
         return _sorted(self._select(owes), [("updatedAt", 1)])

@@ -4,7 +4,7 @@ and driver errors turned into domain errors."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any, Callable, Optional, TypeVar
 
 from bson import ObjectId
@@ -17,6 +17,7 @@ from txmongo.collection import ReturnDocument
 from txmongo.connection import ConnectionPool, _Connection, _Pinger
 from txmongo.filter import ASCENDING, DESCENDING, sort
 
+from crackershop.clock import now_utc
 from crackershop.errors import DatabaseStarting, DatabaseUnavailable, DuplicateKey
 from crackershop.metrics import metrics
 from crackershop.store.interfaces import Document
@@ -157,10 +158,6 @@ def _key_of(index: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """An index's key as (field, 1 or -1) pairs (other kinds as they are)."""
     key = index.get("key") or {}
     return [(field, int(v) if isinstance(v, (int, float)) else v) for field, v in key.items()]
-
-
-def now_utc(clock: IReactorTime) -> datetime:
-    return datetime.fromtimestamp(clock.seconds(), tz=timezone.utc)
 
 
 def order_by(fields: Sequence[tuple[str, int]]) -> Any:

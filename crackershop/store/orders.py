@@ -5,7 +5,7 @@ Every stock move is a single guarded update of one product document that
 also pushes (or pulls) the order's id on ``reservedBy``/``returnedBy``. The
 guard and the record change in the same atomic write, so a move can never be
 applied twice, and a crash between two moves leaves a record that the repair
-sweep (:mod:`crackershop.store.reservations`) can act on.
+sweep (:mod:`crackershop.orders.repair`) can act on.
 
 Updates check the modified count rather than a find-and-modify's returned
 document: the embedded database may return a stale "before" document under
@@ -21,14 +21,12 @@ from typing import Any, Optional
 from bson import ObjectId
 from zope.interface import implementer
 
+from crackershop.clock import now_utc
 from crackershop.errors import DuplicateKey
+from crackershop.orders.idempotency import IDEMPOTENCY_TTL
+from crackershop.orders.states import CANCELLED, FAILED, HIDDEN, RESERVING
 from crackershop.store.interfaces import Document, IIdempotency, IOrders, IStock, Page
-from crackershop.store.mongo import Repository, now_utc
-
-RESERVING = "Reserving"  # inserted, stock being reserved: not yet an order
-FAILED = "Failed"  # placing failed; its reservations are being released
-HIDDEN = (RESERVING, FAILED)
-IDEMPOTENCY_TTL = 24 * 3600
+from crackershop.store.mongo import Repository
 
 
 @implementer(IOrders)
@@ -77,7 +75,7 @@ class MongoOrders(Repository):
                 "$or": [
                     {"orderStatus": RESERVING},
                     {"orderStatus": FAILED, "released": False},
-                    {"orderStatus": "Cancelled", "stockReturned": False},
+                    {"orderStatus": CANCELLED, "stockReturned": False},
                 ],
                 "updatedAt": {"$lt": before},
             },
@@ -97,7 +95,7 @@ class MongoOrders(Repository):
         await self._index([("orderStatus", 1), ("createdAt", -1)])
         await self._index([("createdAt", -1)])
         await self._index([("orderStatus", 1), ("updatedAt", 1)])
-        # only failed placements have expireAt (reservations.Reservations._abandon)
+        # only failed placements have expireAt (placing.Reservations.abandon)
         await self._index([("expireAt", 1)], expireAfterSeconds=0)
 
 

@@ -11,9 +11,10 @@ from typing import Any, Optional
 from bson import ObjectId
 from zope.interface import implementer
 
+from crackershop.clock import now_utc
 from crackershop.errors import DuplicateKey
 from crackershop.store.interfaces import Document, ISettings
-from crackershop.store.mongo import Repository, now_utc
+from crackershop.store.mongo import Repository
 
 # A fixed id makes creating the document race-safe: two workers that both
 # find it missing both insert this id, and the second one's insert fails.

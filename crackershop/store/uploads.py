@@ -18,7 +18,8 @@ from typing import NamedTuple, Optional
 from bson import Binary, ObjectId
 from zope.interface import Interface, implementer
 
-from crackershop.store.mongo import Mongo, Repository, now_utc
+from crackershop.clock import now_utc
+from crackershop.store.mongo import Mongo, Repository
 
 CHUNK_SIZE = 255 * 1024
 

@@ -9,8 +9,9 @@ from typing import Any, Optional
 from bson import ObjectId
 from zope.interface import implementer
 
+from crackershop.clock import now_utc
 from crackershop.store.interfaces import Document, IUsers, Page
-from crackershop.store.mongo import Repository, now_utc, order_by
+from crackershop.store.mongo import Repository, order_by
 
 
 @implementer(IUsers)

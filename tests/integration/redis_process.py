@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import pytest
 
-from crackershop.embedded_redis import find_redis_server
+from crackershop.children.embedded_redis import find_redis_server
 from tests.support import Process, child_env, free_port, wait_until
 
 

@@ -86,7 +86,7 @@ def served(tmp_path: Path, database: str) -> Iterator[Server]:
         command=[str(BINARY), "serve"],
         args=["--workers=2"],
     )
-    wait_until(lambda: "all 2 workers are ready" in server.output(), 60, "both workers ready")
+    server.wait_status(lambda s: len(server.ready_ids(s)) == 2, 60, "both workers ready")
     yield server
     server.stop()
 

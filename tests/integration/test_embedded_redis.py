@@ -11,7 +11,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from crackershop.embedded_redis import EmbeddedRedis, RedisUnavailable
+from crackershop.children.embedded_redis import EmbeddedRedis, RedisUnavailable
 from crackershop.ratelimit.interfaces import MICROS, Policy
 from crackershop.ratelimit.memory import MemoryLimiter
 from crackershop.ratelimit.redis import RedisLimiter, connect, parse_address

@@ -121,7 +121,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     try:
         for server in servers:
             server.wait_ready()
-            wait_until(lambda s=server: "all 2 workers are ready" in s.output(), 60)
+            server.wait_status(lambda st, s=server: len(s.ready_ids(st)) == 2, 60)  # type: ignore[misc]
         front = Front(base / "front", database.uri, servers)
     except BaseException:
         for server in servers:
@@ -151,6 +151,8 @@ def test_requests_spread_over_all_three(front: Front) -> None:
 def test_rate_limit_holds_in_total_across_servers(front: Front) -> None:
     """A client (by X-Forwarded-For) gets exactly RATE_LIMIT_AUTH_MAX failed
     logins in total across the three servers, then 429s."""
+    for server in front.servers:
+        server.wait_shared_limits()
     codes: Counter[int] = Counter()
     answered: set[str] = set()
     with front.client() as client:
@@ -188,8 +190,10 @@ def test_rolling_restart_of_every_server_fails_no_request(front: Front) -> None:
     with Load(front.url, keepalive=4, fresh=4, limit=150) as load:
         wait_until(lambda: load.ok > 50, 30, "load to flow")
         for server in front.servers:
+            status = server.status()
+            assert status is not None
             server.signal(signal.SIGHUP)
-            wait_until(lambda s=server: "rolling restart done" in s.output(), 60, "restart")
+            server.wait_rolled(server.ready_ids(status), 60)
         done = load.ok
         wait_until(lambda: load.ok > done + 50, 30, "load after the restarts")
     assert load.failures == [], load.failures[:5]

@@ -13,8 +13,9 @@ from bson import ObjectId
 from twisted.internet import reactor
 from twisted.internet.defer import DeferredList, ensureDeferred
 
+from crackershop.orders.placing import InsufficientStock, Reservations
+from crackershop.orders.repair import repair
 from crackershop.store.interfaces import IStore
-from crackershop.store.reservations import InsufficientStock, Reservations
 from tests.integration.test_store_contract import store  # noqa: F401 (the fixture)
 from tests.support import Secantus
 
@@ -157,7 +158,7 @@ async def test_refused_placement_expires_and_the_sweep_still_works(store: IStore
     old = datetime.now(timezone.utc) - timedelta(minutes=5)
     await store.orders.insert({**stuck, "orderStatus": "Reserving", "updatedAt": old})
     assert await store.stock.reserve(product["_id"], 1, stuck["_id"])
-    assert (await reservations.repair())["released"] == 1
+    assert (await repair(reservations))["released"] == 1
     assert await store.stock.available(product["_id"]) == 2
     released = await store.orders.get(stuck["_id"])
     assert released is not None and released["expireAt"] > datetime.now(timezone.utc)

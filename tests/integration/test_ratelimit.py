@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from crackershop.embedded_redis import find_redis_server
+from crackershop.children.embedded_redis import find_redis_server
 from tests.integration.redis_process import RedisServer
 from tests.support import Secantus, Server, child_env, tool, wait_until
 
@@ -96,6 +96,7 @@ def test_two_workers_share_a_private_redis(tmp_path: Path) -> None:
         pytest.skip("no redis-server binary on this machine")
     server = Server(tmp_path, LIMITS, args=["--workers", "2"])
     try:
+        server.wait_shared_limits()
         ip = client_ip()
         served: set[str] = set()
         allowed = 0

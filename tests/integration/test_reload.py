@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from tests.integration.load import Load
 from tests.support import ROOT, Secantus, Server, wait_until
@@ -30,12 +31,19 @@ def test_reload_rolls_changes_in_and_keeps_broken_code_out(
         env={"PYTHONPATH": str(tmp_path / "src"), "MONGO_URI": secantus.uri + "/reload"},
         args=["--reload=true"],
     )
+
+    def reload(status: dict[str, Any]) -> dict[str, Any]:
+        state: dict[str, Any] = status["reload"]
+        return state
+
     try:
-        wait_until(lambda: "watching" in server.output(), 30, "the watcher")
+        server.wait_status(lambda s: reload(s)["watching"], 30, "the watcher")
         with server.client() as c:
             first = c.get("/health").headers["x-worker"]
         # the worker's own imports and the watcher's start read every module
-        assert first == "1" and "changed:" not in server.output(), server.output()
+        status = server.status()
+        assert status is not None and reload(status)["changed"] == [], status
+        assert first == "1"
         module = package / "app" / "service.py"
         with Load(server.url, keepalive=5, fresh=5, limit=60) as load:
             wait_until(lambda: load.ok > 50, 30, "load to start")
@@ -49,13 +57,15 @@ def test_reload_rolls_changes_in_and_keeps_broken_code_out(
             settled = load.ok
             wait_until(lambda: load.ok > settled + 50, 30, "load after the reload")
         assert load.failures == [], load.failures[:5]
-        assert server.output().count("the changed code loads") == 1, server.output()
-        changed = [line for line in server.output().splitlines() if "changed: " in line]
-        assert changed and all(line.endswith("service.py") for line in changed), changed
+        status = server.status()
+        assert status is not None and reload(status)["loaded"] == 1, status
+        changed = reload(status)["changed"]
+        assert changed and all(path.endswith("service.py") for path in changed), changed
         with server.client() as c:
             second = c.get("/health").headers["x-worker"]
         module.write_text(module.read_text() + "\ndef broken(:\n")
-        wait_until(lambda: "does not load" in server.output(), 60, "the load error")
+        status = server.wait_status(lambda s: reload(s)["refused"] == 1, 60, "the load error")
+        assert "SyntaxError" in reload(status)["error"]
         assert "SyntaxError" in server.output()
         with server.client() as c:
             for _ in range(10):

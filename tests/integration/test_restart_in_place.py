@@ -9,6 +9,7 @@ import signal
 import ssl
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import trustme
@@ -39,6 +40,18 @@ def unit_reload(server: Server) -> list[str]:
     return shlex.split(command)
 
 
+def restarts(status: dict[str, Any]) -> int:
+    """How often the single process has restarted in place."""
+    count: int = status["workers"][0]["restarts"]
+    return count
+
+
+def refused(status: dict[str, Any]) -> int:
+    """How many restarts in place it has refused."""
+    count: int = status["workers"][0]["refused"]
+    return count
+
+
 def test_systemd_reload_under_load_fails_nothing(tmp_path: Path, secantus: Secantus) -> None:
     """The unit's reload, three times under load, fails no request, keeps the same
     process, and applies a changed .env; restart and logs work on it too."""
@@ -57,9 +70,7 @@ def test_systemd_reload_under_load_fails_nothing(tmp_path: Path, secantus: Secan
             wait_until(lambda: load.ok > 100, 30, "load to start")
             for n in range(1, 4):
                 subprocess.run(reload, check=True, timeout=10)
-                wait_until(
-                    lambda n=n: server.output().count("restarted in place") == n, 30, "the restart"
-                )
+                server.wait_status(lambda s, n=n: restarts(s) == n, 30, "the restart")
                 settled = load.ok
                 wait_until(lambda s=settled: load.ok > s + 100, 30, "load after the restart")
         assert load.failures == [], load.failures[:5]
@@ -77,8 +88,8 @@ def test_systemd_reload_under_load_fails_nothing(tmp_path: Path, secantus: Secan
         assert "restarted in place" in logs.stdout
         (tmp_path / ".env").write_text("LOG_MAX_FILES=banana\n")
         subprocess.run(reload, check=True, timeout=10)
-        wait_until(lambda: "restart refused" in server.output(), 30, "the refusal")
-        assert "LOG_MAX_FILES='banana' is invalid" in server.output()
+        status = server.wait_status(lambda s: refused(s) == 1, 30, "the refusal")
+        assert "LOG_MAX_FILES='banana' is invalid" in status["workers"][0]["refusal"]
         assert httpx.get(server.url + "/ready").status_code == 200
     finally:
         assert server.stop() == 0, server.output()[-3000:]
@@ -112,7 +123,8 @@ def test_sighup_serves_a_renewed_certificate(tmp_path: Path, secantus: Secantus)
         other_cert, _ = write_pair(ca, tmp_path, "other")
         cert.write_bytes(other_cert.read_bytes())  # its key is not in TLS_KEY
         server.signal(signal.SIGHUP)
-        wait_until(lambda: "restart refused" in server.output(), 30, "the refusal")
+        status = server.wait_status(lambda s: refused(s) == 1, 30, "the refusal")
+        assert "does not match" in status["workers"][0]["refusal"]
         assert handshake(server.port, verify) == second
         assert httpx.get(server.url + "/ready", verify=verify).status_code == 200
     finally:

@@ -14,7 +14,7 @@ from crackershop.ratelimit.clientip import ClientAddress
 from crackershop.ratelimit.guard import Policies, RateLimitGuard
 from crackershop.ratelimit.interfaces import Policy
 from crackershop.ratelimit.memory import MemoryLimiter
-from crackershop.site import make_cors
+from crackershop.server.site import make_cors
 from tests.unit.app.harness import Harness
 
 LISTED = "https://shop.example"
@@ -197,7 +197,7 @@ def test_cors_headers_on_early_413() -> None:
     from twisted.internet.testing import StringTransport
     from twisted.web.resource import Resource
 
-    from crackershop.site import ShopSite
+    from crackershop.server.site import ShopSite
 
     site = ShopSite(Resource(), 100, timeout=60, cors=make_cors([LISTED]))
     channel = site.buildProtocol(None)

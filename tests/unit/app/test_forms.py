@@ -9,7 +9,7 @@ from twisted.web.resource import Resource
 
 from crackershop.app.forms import StreamingForm, as_list, boundary_of
 from crackershop.app.uploads import sniff
-from crackershop.site import ShopSite
+from crackershop.server.site import ShopSite
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 

@@ -17,8 +17,8 @@ from zope.interface import implementer
 
 from crackershop.app.routing import Route
 from crackershop.app.security import InvalidToken, Passwords, Tokens
-from crackershop.connection import ConnectionLimits
-from crackershop.site import ShopSite
+from crackershop.server.connection import ConnectionLimits
+from crackershop.server.site import ShopSite
 from tests.unit.app.harness import SECRET, Harness, run_now
 
 

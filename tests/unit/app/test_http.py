@@ -9,7 +9,7 @@ from twisted.internet.testing import StringTransport
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 
-from crackershop.site import ShopSite
+from crackershop.server.site import ShopSite
 from tests.unit.app.harness import Harness
 
 

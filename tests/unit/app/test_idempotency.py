@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from twisted.internet.defer import ensureDeferred
 
-from crackershop.store.reservations import Reservations
+from crackershop.orders.placing import Reservations
+from crackershop.orders.repair import repair
 from tests.unit.app.test_orders import Shop
+from tests.unit.orders.test_placing import run
 from tests.unit.store.outage import Outage
-from tests.unit.store.test_reservations import run
 
 
 class Faulty(Shop):
@@ -107,7 +108,7 @@ def test_unknown_placement_swept_first_is_placed_afresh(shop: Faulty) -> None:
     assert_unknown(*shop.place())
     shop.h.clock.advance(61)
     first = shop.record()["order"]
-    assert run(shop.sweeper().repair())["released"] == 1
+    assert run(repair(shop.sweeper()))["released"] == 1
     assert shop.stock(shop.rocket) == 10
     code, _, headers = shop.place()
     assert code == 201 and headers.getRawHeaders("idempotent-replayed") is None

@@ -9,9 +9,10 @@ import pytest
 from bson import ObjectId
 from twisted.internet.defer import Deferred, ensureDeferred
 
-from crackershop.app.idempotency import Idempotency
+from crackershop.app.http import dumps
 from crackershop.app.routing import Reply, ok
 from crackershop.errors import Conflict
+from crackershop.orders.idempotency import Idempotency, Replies
 from tests.unit.app.harness import Harness
 
 ADDRESS = {"address": "12 Car Street", "district": "Sivakasi", "state": "TN", "pincode": "626123"}
@@ -398,7 +399,7 @@ def test_key_in_flight_is_a_conflict(shop: Shop) -> None:
     async def no_order(order_id: ObjectId) -> Optional[Reply]:
         return None
 
-    idem = Idempotency(store, clock, 60.0, no_order)
+    idem = Idempotency(store, clock, 60.0, Replies(Reply, dumps, no_order))
     gate: Deferred[None] = Deferred()
     user = ObjectId()
 

@@ -8,7 +8,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from crackershop.app.service import READY_DEADLINE, ServiceHandlers
-from crackershop.errors import ServiceUnavailable
+from crackershop.errors import DatabaseUnavailable, ServiceUnavailable
 from crackershop.store.memory import MemoryStore
 
 
@@ -24,6 +24,13 @@ class SilentStore(MemoryStore):
             self.cancelled += 1
 
         await Deferred(cancelled)
+
+
+class RefusingStore(MemoryStore):
+    """A database that refuses at once."""
+
+    async def ping(self) -> None:
+        raise DatabaseUnavailable()
 
 
 def ready(store: Any, clock: Clock, *checks: Any) -> Deferred[Any]:
@@ -52,8 +59,7 @@ def test_checks_run_at_once_and_a_refusal_answers_at_once() -> None:
     """A database that refuses answers at once; a slow Redis check does not delay it
     past the deadline, and each check is reported by name."""
     clock = Clock()
-    store = MemoryStore(clock)
-    store.available = False
+    store = RefusingStore(clock)
     slow: Deferred[tuple[str, str]] = Deferred()
 
     async def redis() -> tuple[str, str]:

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel
 
-from crackershop.cluster.master import Master, worker_count
-from crackershop.config import load
+from crackershop.config import load, worker_count
+from crackershop.server.logs import server_observer
 
 
 def test_auto_means_one_worker_per_usable_core() -> None:
-    """--workers=auto resolves to at least one worker; N stays N."""
+    """--workers=auto is one worker per core this process may use; N stays N;
+    a single process, or clustering off, is one."""
     auto, _ = load({"workers": "auto"}, {})
-    assert worker_count(auto) >= 1
+    assert worker_count(auto) == len(os.sched_getaffinity(0))
     three, _ = load({"workers": "3"}, {})
     assert worker_count(three) == 3
+    off, _ = load({"workers": "3", "enable_clustering": "false"}, {})
+    assert worker_count(off) == 1
+    assert worker_count(load({"workers": "0"}, {})[0]) == 1
+    assert worker_count(load({"workers": "0", "reload": "true"}, {})[0]) == 1
 
 
 def test_log_file_is_json_lines_rotated_by_size(tmp_path: Path) -> None:
     """Events become whole JSON lines; past LOG_MAX_SIZE the file rotates, keeping LOG_MAX_FILES."""
     config, _ = load({"log_dir": str(tmp_path), "log_max_size": "2kb", "log_max_files": "2"}, {})
-    master = Master(MemoryReactorClock(), config, lambda message: None)
-    observe = master.observer()
+    observe, logfile = server_observer(config)
     for i in range(200):
         observe(
             {
@@ -45,4 +49,5 @@ def test_log_file_is_json_lines_rotated_by_size(tmp_path: Path) -> None:
             assert event["worker_id"] == 1 and event["worker_pid"] == 42
     last = (tmp_path / "crackershop.log").read_text().splitlines()[-1]
     assert json.loads(last)["i"] == 199
-    master.board.close()
+    assert logfile is not None
+    logfile.close()

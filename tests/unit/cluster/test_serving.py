@@ -25,8 +25,8 @@ from crackershop.cluster.serving import (
     Connections,
     HeaderResource,
 )
-from crackershop.connection import ConnectionLimits
-from crackershop.site import ShopSite
+from crackershop.server.connection import ConnectionLimits
+from crackershop.server.site import ShopSite
 
 
 class Hello(Resource):

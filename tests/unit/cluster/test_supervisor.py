@@ -9,14 +9,14 @@ import pytest
 from twisted.internet import error
 from twisted.internet.task import Clock
 
-from crackershop.cluster.channel import FROM_MASTER_FD, TO_MASTER_FD, encode
+from crackershop.cluster.link import FROM_MASTER_FD, TO_MASTER_FD, encode
 from crackershop.cluster.supervisor import (
     DRAINING,
     READY,
     STARTING,
-    Policy,
     Supervisor,
     Worker,
+    WorkerPolicy,
     WorkerProcess,
 )
 
@@ -54,7 +54,7 @@ class Cluster:
             self.clock,
             self.spawn,
             count,
-            Policy(**policy),
+            WorkerPolicy(**policy),
             self.memory.get,
             self.fatal.append,
             self.events.append,
@@ -155,7 +155,7 @@ def test_quick_crashes_back_off_exponentially_then_give_up() -> None:
 
 def test_backoff_is_capped() -> None:
     """The back-off never exceeds backoff_cap."""
-    policy = Policy(backoff_base=0.5, backoff_cap=3)
+    policy = WorkerPolicy(backoff_base=0.5, backoff_cap=3)
     assert [policy.backoff(n) for n in range(1, 7)] == [0, 0.5, 1, 2, 3, 3]
 
 

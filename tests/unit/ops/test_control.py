@@ -8,7 +8,14 @@ from typing import Any, Optional
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import StringTransport
 
-from crackershop.control import ControlError, ControlFactory, duration, render_status, size, table
+from crackershop.ops.control import (
+    ControlError,
+    ControlFactory,
+    duration,
+    render_status,
+    size,
+    table,
+)
 
 
 class Handler:

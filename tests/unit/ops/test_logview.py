@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from crackershop.logview import Filter, LogView, pretty
+from crackershop.ops.logview import Filter, LogView, pretty
 
 
 def event(n: int, worker: Optional[int] = None, level: str = "info") -> dict[str, Any]:
