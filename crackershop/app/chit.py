@@ -46,7 +46,11 @@ def add_months(when: datetime, months: int) -> datetime:
 
 def public_scheme(doc: Document) -> Document:
     """A scheme with the fields its screens read, even when never set."""
-    return {"description": "", **doc, "nextDueDate": doc.get("nextDueDate")}
+    return {
+        **doc,
+        "description": doc.get("description") or "",
+        "nextDueDate": doc.get("nextDueDate"),
+    }
 
 
 def _paid(payments: list[Document]) -> list[Document]:
