@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Optional, TypeVar, Union
 
@@ -18,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    TypeAdapter,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -95,8 +97,9 @@ def _money(value: Optional[float]) -> Optional[float]:
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     # fields a client sends that the server computes itself (names, prices,
-    # totals): accepted and dropped unread, never trusted, never a 400
-    ignored: ClassVar[frozenset[str]] = frozenset()
+    # totals), with the type they are sent as: accepted and dropped unread,
+    # never trusted, never a 400
+    ignored: ClassVar[Mapping[str, Any]] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -118,9 +121,10 @@ class Body(BaseModel):
             )
             if "default" in field and field["default"] is None and not nullable:
                 del field["default"]
-        for name in sorted(cls.ignored):
+        for name, kind in sorted(cls.ignored.items()):
             target.setdefault("properties", {})[name] = {
-                "description": "Accepted and ignored: the server computes this itself"
+                **TypeAdapter(kind).json_schema(),
+                "description": "Accepted and ignored: the server computes this itself",
             }
         return schema
 

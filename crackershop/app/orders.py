@@ -3,17 +3,19 @@ their life afterwards."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal, Optional, Union
 
 from bson import ObjectId
 from pydantic import Field, model_validator
 from twisted.internet.interfaces import IReactorTime
 
-from crackershop.app.idempotency import HEADER, Idempotency, body_hash, read_key
+from crackershop.app.idempotency import HEADER, MAX_KEY, Idempotency, body_hash, read_key
 from crackershop.app.models import Body, ObjectIdText
 from crackershop.app.notify import Notifier
 from crackershop.app.pricing import Line, minimum_order, price_order, subtotal
 from crackershop.app.queries import page_args
+from crackershop.app.responses import Id, Listing, Paginated, Shape, Success, id_field
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
 from crackershop.app.views import OrderViews, order_ref, public_order
 from crackershop.errors import Conflict, NotFound, ValidationFailed
@@ -34,7 +36,7 @@ Short = Annotated[str, Field(max_length=100)]
 
 class OrderLineBody(Body):
     # the app sends each line's name, image and (list) price from its cart
-    ignored = frozenset({"name", "image", "price"})
+    ignored = {"name": str, "image": str, "price": float}
 
     product: ObjectIdText
     qty: Annotated[int, Field(ge=1, le=MAX_QTY)]
@@ -61,8 +63,9 @@ AddressText = Annotated[str, Field(min_length=1, max_length=1000)]
 
 class OrderBody(Body):
     # the app's own figures for the cart; the server computes every one
-    ignored = frozenset(
-        {"itemsPrice", "discountPrice", "shippingPrice", "otherFees", "taxPrice", "totalPrice"}
+    ignored = dict.fromkeys(
+        ("itemsPrice", "discountPrice", "shippingPrice", "otherFees", "taxPrice", "totalPrice"),
+        float,
     )
 
     orderItems: Annotated[list[OrderLineBody], Field(min_length=1)]
@@ -99,6 +102,52 @@ class PaymentBody(Body):
     paymentResult: Optional[
         Annotated[dict[Annotated[str, Field(max_length=64)], PaymentValue], Field(max_length=20)]
     ] = None
+
+
+class OrderLine(Shape):
+    product: Id
+    name: str
+    qty: int
+    price: float = Field(description="The undiscounted unit price when the order was placed")
+    image: str
+
+
+class OrderOwner(Shape):
+    """The customer, as the order screens show them."""
+
+    id: Id = id_field()
+    name: str
+    email: str
+    mobileNumber: Optional[str] = None
+    address: Optional[str] = None
+    district: Optional[str] = None
+    state: Optional[str] = None
+    pincode: Optional[str] = None
+
+
+class Order(Shape):
+    """An order; ``totalPrice = itemsPrice - discountPrice + shippingPrice +
+    otherFees + taxPrice``, every figure computed by the server."""
+
+    id: Id = id_field()
+    user: Union[OrderOwner, Id] = Field(description="The customer, or their id once deleted")
+    orderItems: list[OrderLine]
+    shippingAddress: str = Field(description="As sent; an address object written on one line")
+    paymentMethod: str
+    paymentResult: Optional[dict[str, PaymentValue]]
+    itemsPrice: float
+    discountPrice: float
+    shippingPrice: float
+    otherFees: float
+    taxPrice: float
+    totalPrice: float
+    orderStatus: OrderStatus
+    isPaid: bool
+    paidAt: Optional[datetime]
+    isDelivered: bool
+    deliveredAt: Optional[datetime]
+    createdAt: datetime
+    updatedAt: datetime
 
 
 class InvalidTransition(Conflict):
@@ -140,28 +189,57 @@ class OrderHandlers:
                 o,
                 self.create,
                 "Place an order (optional Idempotency-Key header)",
+                operation="createOrder",
                 access="user",
                 body=OrderBody,
+                headers={
+                    HEADER: f"Up to {MAX_KEY} characters: a retry with the same key and body "
+                    "answers with the order the first placed, never a second order"
+                },
+                response=Success[Order],
+                success=(201,),
                 tag="orders",
             ),
-            Route("GET", f"{o}/myorders", self.mine, "My orders", access="user", tag="orders"),
+            Route(
+                "GET",
+                f"{o}/myorders",
+                self.mine,
+                "My orders",
+                operation="listMyOrders",
+                access="user",
+                response=Listing[Order],
+                tag="orders",
+            ),
             Route(
                 "GET",
                 o,
                 self.list_all,
                 "All orders",
+                operation="listOrders",
                 access="admin",
                 query=("page", "limit", "status"),
+                response=Paginated[Order],
                 tag="orders",
             ),
-            Route("GET", f"{o}/{{id}}", self.get, "One order", access="user", tag="orders"),
+            Route(
+                "GET",
+                f"{o}/{{id}}",
+                self.get,
+                "One order",
+                operation="getOrder",
+                access="user",
+                response=Success[Order],
+                tag="orders",
+            ),
             Route(
                 "PUT",
                 f"{o}/{{id}}/status",
                 self.set_status,
                 "Move an order along its life",
+                operation="updateOrderStatus",
                 access="admin",
                 body=StatusBody,
+                response=Success[Order],
                 tag="orders",
             ),
             Route(
@@ -169,8 +247,10 @@ class OrderHandlers:
                 f"{o}/{{id}}/payment",
                 self.set_payment,
                 "Record payment",
+                operation="updateOrderPayment",
                 access="admin",
                 body=PaymentBody,
+                response=Success[Order],
                 tag="orders",
             ),
         ]
