@@ -118,6 +118,8 @@ def schemas_of(
     )
     for name, schema in found.get("$defs", {}).items():
         schema = _no_defaults(_open(schema) if open_objects else schema)
+        # generators name classes by title: "SuccessListAddress", not "Success[list[Address]]"
+        schema["title"] = name
         if defs.setdefault(name, schema) != schema:
             raise ValueError(f"two different schemas are named {name}")
     return {m: refs[(m, "validation")]["$ref"].rsplit("/", 1)[-1] for m in unique}
