@@ -3,6 +3,7 @@ crackershop and embedded-database processes themselves."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
 import httpx
+
+from crackershop.app.conformance import Conformance
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -292,9 +295,34 @@ class Server(Process):
         return int(value)
 
     def client(self, **kwargs: object) -> httpx.Client:
+        """An HTTP client of this server that checks every answer against
+        the route's declared response (``conform=False`` for one that
+        does not: a test of what the edge does to any request)."""
         kwargs.setdefault("timeout", 30)
         kwargs.setdefault("verify", self.verify)
+        if kwargs.pop("conform", True):
+            kwargs.setdefault("event_hooks", {"response": [conform]})
         return httpx.Client(base_url=self.url, **kwargs)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=1)
+def conformance() -> Conformance:
+    from crackershop.app.apidoc import route_table
+
+    return Conformance(route_table())
+
+
+def conform(response: httpx.Response) -> None:
+    """The answer is what its route declares (crackershop.app.conformance)."""
+    response.read()
+    request = response.request
+    conformance().check(
+        request.method,
+        request.url.path,
+        response.status_code,
+        response.headers.get("content-type"),
+        response.content,
+    )
 
 
 def unique(prefix: str) -> str:

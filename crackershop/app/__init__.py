@@ -73,6 +73,14 @@ def build_app(deps: Dependencies) -> Klein:
         timeout=deps.request_timeout,
     )
     spec: dict[str, Any] = {}
+
+    def api_document() -> dict[str, Any]:
+        # built on first request, not at start: a tenth of a second or more
+        # of CPU that would hold up every worker's first requests
+        if not spec:
+            spec.update(document(router.routes))
+        return spec
+
     notifier = Notifier(deps.store)
     uploads = Uploads(deps.store.uploads, deps.public_url)
     catalogue = deps.catalogue or CachedCatalogue(deps.store, deps.clock, 0)
@@ -86,7 +94,7 @@ def build_app(deps: Dependencies) -> Klein:
         uploads,
     )
     handlers: list[HasRoutes] = [
-        ServiceHandlers(deps.store, deps.clock, deps.environment, lambda: spec, deps.readiness),
+        ServiceHandlers(deps.store, deps.clock, deps.environment, api_document, deps.readiness),
         auth,
         GoogleSignIn(deps.store, deps.google_keys, deps.google_client_id, deps.clock, auth.session),
         PriceListHandlers(deps.store, catalogue, deps.clock, deps.run_in_thread),
@@ -106,7 +114,6 @@ def build_app(deps: Dependencies) -> Klein:
     for handler in handlers:
         for route in handler.routes():
             router.add(route)
-    spec.update(document(router.routes))
     app.router = router  # type: ignore[attr-defined]
     app.notifier = notifier  # type: ignore[attr-defined]
     return app

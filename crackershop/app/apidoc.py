@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from crackershop.app.openapi import error_statuses, schemas_of
 from crackershop.app.routing import Route
 
 ACCESS_TEXT = {
@@ -37,6 +38,9 @@ crackershop.app.apidoc`); do not edit by hand. The same table serves
 - Answers are `{"success": true, "data": ...}` (lists add `count`, `total`,
   `pages`, `currentPage`); errors are
   `{"success": false, "error": "...", "code": "...", "details": {...}}`.
+  Each route names the model it answers with; the models are listed at the
+  end, and a client generated from `/openapi.json` has them as types (see
+  the README's API section).
 """
 
 
@@ -113,9 +117,21 @@ def _fields(schema: dict[str, Any], defs: dict[str, Any]) -> list[str]:
     return rows
 
 
-def _route(route: Route) -> list[str]:
+def _answers(route: Route, names: dict[Any, str]) -> str:
+    success = ", ".join(str(s) for s in route.success)
+    if route.produces:
+        what = " or ".join(f"`{kind}`" for kind in route.produces)
+    elif route.response is not None:
+        what = f"`{names[route.response]}`"
+    else:
+        what = "JSON"
+    errors = ", ".join(str(s) for s in error_statuses(route) if s >= 400)
+    return f"Answers {success} with {what}; {errors} with `Error`."
+
+
+def _route(route: Route, names: dict[Any, str]) -> list[str]:
     out = [f"### `{route.method} {route.path}`", "", route.summary + ".", ""]
-    out.append(f"Access: {ACCESS_TEXT[route.access]}.")
+    out.append(f"Operation `{route.operation}`. Access: {ACCESS_TEXT[route.access]}.")
     if route.query:
         out.append("Query: " + ", ".join(f"`{q}`" for q in route.query) + ".")
     if route.files:
@@ -127,7 +143,23 @@ def _route(route: Route) -> list[str]:
         out += ["", f"Body (`{route.body.__name__}`):", "", *_fields(schema, defs)]
         for name, sub in defs.items():
             out += ["", f"`{name}`:", "", *_fields(sub, defs)]
-    out.append("")
+    out += ["", _answers(route, names), ""]
+    return out
+
+
+def _models(defs: dict[str, Any]) -> list[str]:
+    out = [
+        "## Response models",
+        "",
+        "The JSON each route answers with. A field that is not required may be",
+        "absent; a client should ignore a field it does not know.",
+        "",
+    ]
+    for name, schema in defs.items():
+        out += [f"### `{name}`", ""]
+        if schema.get("description"):
+            out += [" ".join(schema["description"].split()), ""]
+        out += [*_fields(schema, defs), ""]
     return out
 
 
@@ -136,13 +168,16 @@ def markdown(routes: Sequence[Route]) -> str:
     for r in routes:
         out.append(f"| {r.method} | `{r.path}` | {r.access} | {r.summary} |")
     out.append("")
+    defs: dict[str, Any] = {}
+    names: dict[Any, str] = dict(schemas_of([r.response for r in routes if r.response], defs))
     tags: dict[str, list[Route]] = {}
     for route in routes:
         tags.setdefault(route.tag or "service", []).append(route)
     for tag, members in tags.items():
         out += [f"## {tag}", ""]
         for route in members:
-            out += _route(route)
+            out += _route(route, names)
+    out += _models(dict(sorted(defs.items())))
     return "\n".join(out).rstrip("\n") + "\n"
 
 

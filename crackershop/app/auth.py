@@ -22,6 +22,7 @@ from crackershop.app.models import (
     ResetPasswordBody,
     UpdateDetailsBody,
 )
+from crackershop.app.responses import Address, Session, Success, User
 from crackershop.app.routing import Call, Reply, Route, ok
 from crackershop.app.security import (
     InvalidToken,
@@ -136,14 +137,21 @@ class AuthHandlers:
 
     def routes(self) -> list[Route]:
         p = "/api/v1/auth"
+        addresses = Success[list[Address]]
         return [
             Route(
                 "POST",
                 f"{p}/register",
                 self.register,
                 "Create an account (JSON or multipart with an avatar)",
+                operation="register",
                 body=RegisterBody,
                 files={"avatar": 1},
+                response=Session,
+                success=(201,),
+                tag="auth",
+                # an avatar URL of an image someone else uploaded
+                statuses=(403,),
                 rate="auth",
             ),
             Route(
@@ -151,7 +159,10 @@ class AuthHandlers:
                 f"{p}/login",
                 self.login,
                 "Log in",
+                operation="login",
                 body=LoginBody,
+                response=Session,
+                tag="auth",
                 statuses=(401, 403),
                 rate="auth",
             ),
@@ -160,7 +171,10 @@ class AuthHandlers:
                 f"{p}/forgotpassword",
                 self.forgot_password,
                 "Ask for a password reset",
+                operation="forgotPassword",
                 body=ForgotPasswordBody,
+                response=Success[str],
+                tag="auth",
                 rate="auth",
             ),
             Route(
@@ -168,26 +182,44 @@ class AuthHandlers:
                 f"{p}/resetpassword",
                 self.reset_password,
                 "Set a new password with a reset token",
+                operation="resetPassword",
                 body=ResetPasswordBody,
+                response=Session,
+                tag="auth",
                 rate="auth",
             ),
-            Route("GET", f"{p}/me", self.me, "The caller's account", access="user"),
+            Route(
+                "GET",
+                f"{p}/me",
+                self.me,
+                "The caller's account",
+                operation="getMe",
+                access="user",
+                response=Success[User],
+                tag="auth",
+            ),
             Route(
                 "PUT",
                 f"{p}/updatedetails",
                 self.update_details,
                 "Update name, mobile number, address and avatar",
+                operation="updateDetails",
                 access="user",
                 body=UpdateDetailsBody,
                 files={"avatar": 1},
+                response=Success[User],
+                tag="auth",
             ),
             Route(
                 "PUT",
                 f"{p}/change-password",
                 self.change_password,
                 "Change the password; older tokens stop working",
+                operation="changePassword",
                 access="user",
                 body=ChangePasswordBody,
+                response=Session,
+                tag="auth",
                 rate="auth",
             ),
             Route(
@@ -195,22 +227,32 @@ class AuthHandlers:
                 f"{p}/addresses",
                 self.add_address,
                 "Add a saved address",
+                operation="addAddress",
                 access="user",
                 body=AddressBody,
+                response=addresses,
+                success=(201,),
+                tag="auth",
             ),
             Route(
                 "PUT",
                 f"{p}/addresses/{{id}}/default",
                 self.default_address,
                 "Make a saved address the default",
+                operation="setDefaultAddress",
                 access="user",
+                response=addresses,
+                tag="auth",
             ),
             Route(
                 "DELETE",
                 f"{p}/addresses/{{id}}",
                 self.delete_address,
                 "Delete a saved address",
+                operation="deleteAddress",
                 access="user",
+                response=addresses,
+                tag="auth",
             ),
         ]
 

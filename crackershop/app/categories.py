@@ -5,6 +5,7 @@ from __future__ import annotations
 from bson import ObjectId
 
 from crackershop.app.models import CategoryBody, CategoryUpdateBody
+from crackershop.app.responses import Category, Empty, Listing, Success
 from crackershop.app.routing import Call, Reply, Route, ok
 from crackershop.app.uploads import Uploads, one, ref
 from crackershop.app.views import public_category
@@ -23,18 +24,37 @@ class CategoryHandlers:
     def routes(self) -> list[Route]:
         c = "/api/v1/categories"
         return [
-            Route("GET", c, self.list, "List categories", access="optional", tag="categories"),
             Route(
-                "GET", f"{c}/{{id}}", self.get, "One category", access="optional", tag="categories"
+                "GET",
+                c,
+                self.list,
+                "List categories",
+                operation="listCategories",
+                access="optional",
+                response=Listing[Category],
+                tag="categories",
+            ),
+            Route(
+                "GET",
+                f"{c}/{{id}}",
+                self.get,
+                "One category",
+                operation="getCategory",
+                access="optional",
+                response=Success[Category],
+                tag="categories",
             ),
             Route(
                 "POST",
                 c,
                 self.create,
                 "Create a category (JSON or multipart with image)",
+                operation="createCategory",
                 access="admin",
                 body=CategoryBody,
                 files={"image": 1},
+                response=Success[Category],
+                success=(201,),
                 tag="categories",
             ),
             Route(
@@ -42,9 +62,11 @@ class CategoryHandlers:
                 f"{c}/{{id}}",
                 self.update,
                 "Update a category",
+                operation="updateCategory",
                 access="admin",
                 body=CategoryUpdateBody,
                 files={"image": 1},
+                response=Success[Category],
                 tag="categories",
             ),
             Route(
@@ -52,7 +74,9 @@ class CategoryHandlers:
                 f"{c}/{{id}}",
                 self.delete,
                 "Delete a category without products",
+                operation="deleteCategory",
                 access="admin",
+                response=Success[Empty],
                 tag="categories",
             ),
         ]

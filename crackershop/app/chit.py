@@ -27,6 +27,16 @@ from crackershop.app.models import (
     SchemeFields,
 )
 from crackershop.app.notify import Notifier
+from crackershop.app.responses import (
+    Empty,
+    Listing,
+    Member,
+    MyScheme,
+    Participant,
+    Payment,
+    Scheme,
+    Success,
+)
 from crackershop.app.routing import Call, Reply, Route, ok
 from crackershop.clock import now_utc
 from crackershop.errors import Conflict, DuplicateKey, NotFound, ValidationFailed
@@ -46,7 +56,11 @@ def add_months(when: datetime, months: int) -> datetime:
 
 def public_scheme(doc: Document) -> Document:
     """A scheme with the fields its screens read, even when never set."""
-    return {"description": "", **doc, "nextDueDate": doc.get("nextDueDate")}
+    return {
+        **doc,
+        "description": doc.get("description") or "",
+        "nextDueDate": doc.get("nextDueDate"),
+    }
 
 
 def _paid(payments: list[Document]) -> list[Document]:
@@ -97,15 +111,34 @@ class ChitHandlers:
     def routes(self) -> list[Route]:
         p = "/api/v1/chit"
         return [
-            Route("GET", f"{p}/schemes", self.list_schemes, "List savings schemes", tag="chit"),
-            Route("GET", f"{p}/schemes/{{id}}", self.get_scheme, "One scheme", tag="chit"),
+            Route(
+                "GET",
+                f"{p}/schemes",
+                self.list_schemes,
+                "List savings schemes",
+                operation="listSchemes",
+                response=Listing[Scheme],
+                tag="chit",
+            ),
+            Route(
+                "GET",
+                f"{p}/schemes/{{id}}",
+                self.get_scheme,
+                "One scheme",
+                operation="getScheme",
+                response=Success[Scheme],
+                tag="chit",
+            ),
             Route(
                 "POST",
                 f"{p}/schemes",
                 self.create_scheme,
                 "Create a scheme",
+                operation="createScheme",
                 access="admin",
                 body=SchemeBody,
+                response=Success[Scheme],
+                success=(201,),
                 tag="chit",
             ),
             Route(
@@ -113,8 +146,10 @@ class ChitHandlers:
                 f"{p}/schemes/{{id}}",
                 self.update_scheme,
                 "Update a scheme",
+                operation="updateScheme",
                 access="admin",
                 body=SchemeFields,
+                response=Success[Scheme],
                 tag="chit",
             ),
             Route(
@@ -122,7 +157,9 @@ class ChitHandlers:
                 f"{p}/schemes/{{id}}",
                 self.delete_scheme,
                 "Delete a scheme without members",
+                operation="deleteScheme",
                 access="admin",
+                response=Success[Empty],
                 tag="chit",
             ),
             Route(
@@ -130,7 +167,9 @@ class ChitHandlers:
                 f"{p}/schemes/{{id}}/participants",
                 self.participants,
                 "A scheme's members and their payments",
+                operation="listParticipants",
                 access="admin",
+                response=Listing[Participant],
                 tag="chit",
             ),
             Route(
@@ -138,8 +177,11 @@ class ChitHandlers:
                 f"{p}/request-join",
                 self.request_join,
                 "Ask to join a scheme",
+                operation="requestJoinScheme",
                 access="user",
                 body=JoinSchemeBody,
+                response=Success[Member],
+                success=(201,),
                 tag="chit",
             ),
             Route(
@@ -147,8 +189,10 @@ class ChitHandlers:
                 f"{p}/admin/approve",
                 self.approve,
                 "Approve a membership",
+                operation="approveMember",
                 access="admin",
                 body=MemberBody,
+                response=Success[Member],
                 tag="chit",
             ),
             Route(
@@ -156,8 +200,10 @@ class ChitHandlers:
                 f"{p}/admin/reject",
                 self.reject,
                 "Reject a membership",
+                operation="rejectMember",
                 access="admin",
                 body=MemberBody,
+                response=Success[Member],
                 tag="chit",
             ),
             Route(
@@ -165,7 +211,9 @@ class ChitHandlers:
                 f"{p}/my",
                 self.my,
                 "My schemes and their progress",
+                operation="listMySchemes",
                 access="user",
+                response=Listing[MyScheme],
                 tag="chit",
             ),
             Route(
@@ -173,8 +221,11 @@ class ChitHandlers:
                 f"{p}/pay",
                 self.pay,
                 "Pay a month of a scheme",
+                operation="payScheme",
                 access="user",
                 body=PaySchemeBody,
+                response=Success[Payment],
+                success=(201,),
                 tag="chit",
             ),
             Route(
@@ -182,8 +233,11 @@ class ChitHandlers:
                 f"{p}/admin/pay",
                 self.admin_pay,
                 "Record a member's next instalment",
+                operation="recordSchemePayment",
                 access="admin",
                 body=AdminPaySchemeBody,
+                response=Success[Payment],
+                success=(201,),
                 tag="chit",
             ),
         ]

@@ -5,6 +5,15 @@ from __future__ import annotations
 from bson import ObjectId
 
 from crackershop.app.models import BannerBody, BannerUpdateBody
+from crackershop.app.responses import (
+    Banner,
+    Empty,
+    Listing,
+    Modified,
+    Notification,
+    Notifications,
+    Success,
+)
 from crackershop.app.routing import Call, Reply, Route, ok
 from crackershop.app.uploads import Uploads, one, ref
 from crackershop.errors import NotFound, ValidationFailed
@@ -21,15 +30,27 @@ class BannerHandlers:
     def routes(self) -> list[Route]:
         p = "/api/v1/banners"
         return [
-            Route("GET", p, self.list, "List banners", access="optional", tag="banners"),
+            Route(
+                "GET",
+                p,
+                self.list,
+                "List banners",
+                operation="listBanners",
+                access="optional",
+                response=Listing[Banner],
+                tag="banners",
+            ),
             Route(
                 "POST",
                 p,
                 self.create,
                 "Create a banner (JSON or multipart with image)",
+                operation="createBanner",
                 access="admin",
                 body=BannerBody,
                 files={"image": 1},
+                response=Success[Banner],
+                success=(201,),
                 tag="banners",
             ),
             Route(
@@ -37,9 +58,11 @@ class BannerHandlers:
                 f"{p}/{{id}}",
                 self.update,
                 "Update a banner",
+                operation="updateBanner",
                 access="admin",
                 body=BannerUpdateBody,
                 files={"image": 1},
+                response=Success[Banner],
                 tag="banners",
             ),
             Route(
@@ -47,7 +70,9 @@ class BannerHandlers:
                 f"{p}/{{id}}",
                 self.delete,
                 "Delete a banner",
+                operation="deleteBanner",
                 access="admin",
+                response=Success[Empty],
                 tag="banners",
             ),
         ]
@@ -123,7 +148,9 @@ class NotificationHandlers:
                 p,
                 self.list,
                 "My notifications, newest first",
+                operation="listNotifications",
                 access="user",
+                response=Notifications,
                 tag="notifications",
             ),
             Route(
@@ -131,7 +158,9 @@ class NotificationHandlers:
                 f"{p}/read-all",
                 self.read_all,
                 "Mark all mine read",
+                operation="markAllNotificationsRead",
                 access="user",
+                response=Success[Modified],
                 tag="notifications",
             ),
             Route(
@@ -139,7 +168,9 @@ class NotificationHandlers:
                 f"{p}/{{id}}/read",
                 self.read,
                 "Mark one read",
+                operation="markNotificationRead",
                 access="user",
+                response=Success[Notification],
                 tag="notifications",
             ),
             Route(
@@ -147,7 +178,9 @@ class NotificationHandlers:
                 f"{p}/{{id}}",
                 self.delete,
                 "Delete one of mine",
+                operation="deleteNotification",
                 access="user",
+                response=Success[Empty],
                 tag="notifications",
             ),
         ]

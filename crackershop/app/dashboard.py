@@ -7,6 +7,7 @@ from datetime import timedelta
 from twisted.internet.interfaces import IReactorTime
 
 from crackershop.app.queries import int_arg
+from crackershop.app.responses import DaySales, Stats, Success, TopProduct
 from crackershop.app.routing import Call, Reply, Route, ok
 from crackershop.clock import now_utc
 from crackershop.store.dashboard import IDashboard
@@ -25,7 +26,9 @@ class DashboardHandlers:
                 f"{p}/stats",
                 self.stats,
                 "Order, product, user and revenue figures",
+                operation="getDashboardStats",
                 access="admin",
+                response=Success[Stats],
                 tag="dashboard",
             ),
             Route(
@@ -33,8 +36,10 @@ class DashboardHandlers:
                 f"{p}/sales-chart",
                 self.sales_chart,
                 "Paid revenue per day",
+                operation="getSalesChart",
                 access="admin",
                 query=("days",),
+                response=Success[list[DaySales]],
                 tag="dashboard",
             ),
             Route(
@@ -42,8 +47,10 @@ class DashboardHandlers:
                 f"{p}/top-products",
                 self.top_products,
                 "Best sellers by units sold",
+                operation="getTopProducts",
                 access="admin",
                 query=("limit",),
+                response=Success[list[TopProduct]],
                 tag="dashboard",
             ),
         ]

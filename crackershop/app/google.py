@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from crackershop.app.models import GoogleBody
+from crackershop.app.responses import Session
 from crackershop.app.routing import Call, Reply, Route
 from crackershop.errors import (
     Conflict,
@@ -102,7 +103,10 @@ class GoogleSignIn:
                 "/api/v1/auth/google",
                 self.sign_in,
                 "Sign in with a Google ID token",
+                operation="googleSignIn",
                 body=GoogleBody,
+                response=Session,
+                success=(200, 201),
                 tag="auth",
                 statuses=(401, 403, 501),
                 rate="auth",

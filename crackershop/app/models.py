@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, TypeVar, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    TypeAdapter,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 
 from crackershop.app.dates import parse_day
@@ -63,6 +66,18 @@ def _blank_is_none(value: Any) -> Any:
     return value
 
 
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may not be null")
+    return value
+
+
+T = TypeVar("T")
+# A field a change may leave out, but not set to null: the record keeps a
+# value there (a name, a price, a status).
+Omittable = Annotated[Union[T, SkipJsonSchema[None]], AfterValidator(_not_null)]
+
+
 def _password(value: str) -> str:
     if len(value.encode("utf-8")) > 72:
         raise ValueError("must be at most 72 bytes")
@@ -82,8 +97,9 @@ def _money(value: Optional[float]) -> Optional[float]:
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     # fields a client sends that the server computes itself (names, prices,
-    # totals): accepted and dropped unread, never trusted, never a 400
-    ignored: ClassVar[frozenset[str]] = frozenset()
+    # totals), with the type they are sent as: accepted and dropped unread,
+    # never trusted, never a 400
+    ignored: ClassVar[Mapping[str, Any]] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -98,9 +114,17 @@ class Body(BaseModel):
     ) -> JsonSchemaValue:
         schema = handler(core_schema)
         target = handler.resolve_ref_schema(schema)
-        for name in sorted(cls.ignored):
+        for field in target.get("properties", {}).values():
+            # an Omittable field: left out by default, never null
+            nullable = field.get("type") == "null" or any(
+                option.get("type") == "null" for option in field.get("anyOf", [])
+            )
+            if "default" in field and field["default"] is None and not nullable:
+                del field["default"]
+        for name, kind in sorted(cls.ignored.items()):
             target.setdefault("properties", {})[name] = {
-                "description": "Accepted and ignored: the server computes this itself"
+                **TypeAdapter(kind).json_schema(),
+                "description": "Accepted and ignored: the server computes this itself",
             }
         return schema
 
@@ -169,7 +193,7 @@ def _blank_or(pattern: str) -> str:
 class UpdateDetailsBody(Body):
     """Edit Profile sends every field, blank ones as "" (cleared)."""
 
-    name: Optional[Name] = None
+    name: Omittable[Name] = None
     mobileNumber: Optional[Annotated[str, Field(pattern=_blank_or(MOBILE))]] = None
     avatar: Optional[Url] = None
     address: Optional[ShortText] = None
@@ -220,10 +244,10 @@ class CategoryBody(Body):
 
 
 class CategoryUpdateBody(Body):
-    name: Optional[Annotated[str, Field(min_length=1, max_length=50)]] = None
+    name: Omittable[Annotated[str, Field(min_length=1, max_length=50)]] = None
     image: Optional[Url] = None
     description: Optional[Annotated[str, Field(max_length=500)]] = None
-    status: Optional[Status] = None
+    status: Omittable[Status] = None
     clearImage: bool = False
 
 
@@ -231,8 +255,8 @@ ProductStatus = Literal["Active", "Inactive", "Out of Stock"]
 
 
 class ProductFields(Body):
-    category: Optional[ObjectIdText] = None
-    price: Optional[float] = None
+    category: Omittable[ObjectIdText] = None
+    price: Omittable[float] = None
     discountPrice: Optional[float] = None
     quantity: Optional[Quantity] = None
     description: Optional[LongText] = None
@@ -244,7 +268,7 @@ class ProductFields(Body):
     sku: Optional[Annotated[str, Field(min_length=1, max_length=64)]] = None
     pack: Optional[Annotated[str, Field(max_length=100)]] = None
     videoUrl: Optional[Url] = None
-    status: Optional[ProductStatus] = None
+    status: Omittable[ProductStatus] = None
     # the app's form says "no images left" this way
     clearImages: bool = False
 
@@ -259,7 +283,7 @@ class ProductBody(ProductFields):
 
 
 class ProductUpdateBody(ProductFields):
-    name: Optional[Name] = None
+    name: Omittable[Name] = None
 
 
 class UserAdminUpdateBody(Body):
@@ -277,11 +301,11 @@ class BannerBody(Body):
 
 
 class BannerUpdateBody(Body):
-    title: Optional[Annotated[str, Field(min_length=1, max_length=100)]] = None
+    title: Omittable[Annotated[str, Field(min_length=1, max_length=100)]] = None
     subtitle: Optional[Annotated[str, Field(max_length=200)]] = None
-    image: Optional[Annotated[str, Field(min_length=1, max_length=2048)]] = None
+    image: Omittable[Annotated[str, Field(min_length=1, max_length=2048)]] = None
     link: Optional[Url] = None
-    status: Optional[Status] = None
+    status: Omittable[Status] = None
 
 
 Months = Annotated[int, Field(ge=1, le=120)]
@@ -301,10 +325,10 @@ DueDate = Union[datetime, Annotated[str, Field(max_length=100)]]
 
 
 class SchemeFields(Body):
-    name: Optional[Annotated[str, Field(min_length=1, max_length=100)]] = None
-    totalAmount: Optional[float] = None
-    installmentAmount: Optional[float] = None
-    durationMonths: Optional[Months] = None
+    name: Omittable[Annotated[str, Field(min_length=1, max_length=100)]] = None
+    totalAmount: Omittable[float] = None
+    installmentAmount: Omittable[float] = None
+    durationMonths: Omittable[Months] = None
     description: Optional[Annotated[str, Field(max_length=500)]] = None
     nextDueDate: Optional[DueDate] = None
 

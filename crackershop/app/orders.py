@@ -3,6 +3,7 @@ their life afterwards."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal, Optional, Union
 
 from bson import ObjectId
@@ -14,11 +15,19 @@ from crackershop.app.models import Body, ObjectIdText
 from crackershop.app.notify import Notifier
 from crackershop.app.pricing import Line, minimum_order, price_order, subtotal
 from crackershop.app.queries import page_args
+from crackershop.app.responses import Id, Listing, Paginated, Shape, Success, id_field
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
 from crackershop.app.views import OrderViews, order_ref, public_order
 from crackershop.clock import now_utc
 from crackershop.errors import NotFound, ValidationFailed
-from crackershop.orders.idempotency import HEADER, Idempotency, Replies, body_hash, read_key
+from crackershop.orders.idempotency import (
+    HEADER,
+    MAX_KEY,
+    Idempotency,
+    Replies,
+    body_hash,
+    read_key,
+)
 from crackershop.orders.placing import Reservations
 from crackershop.orders.states import (
     CANCELLED,
@@ -40,7 +49,7 @@ Short = Annotated[str, Field(max_length=100)]
 
 class OrderLineBody(Body):
     # the app sends each line's name, image and (list) price from its cart
-    ignored = frozenset({"name", "image", "price"})
+    ignored = {"name": str, "image": str, "price": float}
 
     product: ObjectIdText
     qty: Annotated[int, Field(ge=1, le=MAX_QTY)]
@@ -67,8 +76,9 @@ AddressText = Annotated[str, Field(min_length=1, max_length=1000)]
 
 class OrderBody(Body):
     # the app's own figures for the cart; the server computes every one
-    ignored = frozenset(
-        {"itemsPrice", "discountPrice", "shippingPrice", "otherFees", "taxPrice", "totalPrice"}
+    ignored = dict.fromkeys(
+        ("itemsPrice", "discountPrice", "shippingPrice", "otherFees", "taxPrice", "totalPrice"),
+        float,
     )
 
     orderItems: Annotated[list[OrderLineBody], Field(min_length=1)]
@@ -107,6 +117,52 @@ class PaymentBody(Body):
     ] = None
 
 
+class OrderLine(Shape):
+    product: Id
+    name: str
+    qty: int
+    price: float = Field(description="The undiscounted unit price when the order was placed")
+    image: str
+
+
+class OrderOwner(Shape):
+    """The customer, as the order screens show them."""
+
+    id: Id = id_field()
+    name: str
+    email: str
+    mobileNumber: Optional[str] = None
+    address: Optional[str] = None
+    district: Optional[str] = None
+    state: Optional[str] = None
+    pincode: Optional[str] = None
+
+
+class Order(Shape):
+    """An order; ``totalPrice = itemsPrice - discountPrice + shippingPrice +
+    otherFees + taxPrice``, every figure computed by the server."""
+
+    id: Id = id_field()
+    user: Union[OrderOwner, Id] = Field(description="The customer, or their id once deleted")
+    orderItems: list[OrderLine]
+    shippingAddress: str = Field(description="As sent; an address object written on one line")
+    paymentMethod: str
+    paymentResult: Optional[dict[str, PaymentValue]]
+    itemsPrice: float
+    discountPrice: float
+    shippingPrice: float
+    otherFees: float
+    taxPrice: float
+    totalPrice: float
+    orderStatus: OrderStatus
+    isPaid: bool
+    paidAt: Optional[datetime]
+    isDelivered: bool
+    deliveredAt: Optional[datetime]
+    createdAt: datetime
+    updatedAt: datetime
+
+
 class OrderHandlers:
     def __init__(
         self,
@@ -134,28 +190,57 @@ class OrderHandlers:
                 o,
                 self.create,
                 "Place an order (optional Idempotency-Key header)",
+                operation="createOrder",
                 access="user",
                 body=OrderBody,
+                headers={
+                    HEADER: f"Up to {MAX_KEY} characters: a retry with the same key and body "
+                    "answers with the order the first placed, never a second order"
+                },
+                response=Success[Order],
+                success=(201,),
                 tag="orders",
             ),
-            Route("GET", f"{o}/myorders", self.mine, "My orders", access="user", tag="orders"),
+            Route(
+                "GET",
+                f"{o}/myorders",
+                self.mine,
+                "My orders",
+                operation="listMyOrders",
+                access="user",
+                response=Listing[Order],
+                tag="orders",
+            ),
             Route(
                 "GET",
                 o,
                 self.list_all,
                 "All orders",
+                operation="listOrders",
                 access="admin",
                 query=("page", "limit", "status"),
+                response=Paginated[Order],
                 tag="orders",
             ),
-            Route("GET", f"{o}/{{id}}", self.get, "One order", access="user", tag="orders"),
+            Route(
+                "GET",
+                f"{o}/{{id}}",
+                self.get,
+                "One order",
+                operation="getOrder",
+                access="user",
+                response=Success[Order],
+                tag="orders",
+            ),
             Route(
                 "PUT",
                 f"{o}/{{id}}/status",
                 self.set_status,
                 "Move an order along its life",
+                operation="updateOrderStatus",
                 access="admin",
                 body=StatusBody,
+                response=Success[Order],
                 tag="orders",
             ),
             Route(
@@ -163,8 +248,10 @@ class OrderHandlers:
                 f"{o}/{{id}}/payment",
                 self.set_payment,
                 "Record payment",
+                operation="updateOrderPayment",
                 access="admin",
                 body=PaymentBody,
+                response=Success[Order],
                 tag="orders",
             ),
         ]

@@ -9,6 +9,7 @@ from bson import ObjectId
 from crackershop.app.models import ProductBody, ProductUpdateBody
 from crackershop.app.notify import Notifier
 from crackershop.app.queries import flag, page_args, price_arg, search_text
+from crackershop.app.responses import Empty, Paginated, Product, Success
 from crackershop.app.routing import Call, Reply, Route, ok, paginated, parse_object_id
 from crackershop.app.uploads import Uploads, ref
 from crackershop.app.views import public_product
@@ -52,8 +53,10 @@ class ProductHandlers:
                 p,
                 self.list_products,
                 "List products",
+                operation="listProducts",
                 access="optional",
                 query=LIST_QUERY,
+                response=Paginated[Product],
                 tag="products",
             ),
             Route(
@@ -61,19 +64,33 @@ class ProductHandlers:
                 f"{p}/search/query",
                 self.search,
                 "Search products by text",
+                operation="searchProducts",
                 access="optional",
                 query=("q", "page", "limit"),
+                response=Paginated[Product],
                 tag="products",
             ),
-            Route("GET", f"{p}/{{id}}", self.get, "One product", access="optional", tag="products"),
+            Route(
+                "GET",
+                f"{p}/{{id}}",
+                self.get,
+                "One product",
+                operation="getProduct",
+                access="optional",
+                response=Success[Product],
+                tag="products",
+            ),
             Route(
                 "POST",
                 p,
                 self.create,
                 "Create a product (JSON or multipart with images)",
+                operation="createProduct",
                 access="admin",
                 body=ProductBody,
                 files={"images": MAX_IMAGES},
+                response=Success[Product],
+                success=(201,),
                 tag="products",
             ),
             Route(
@@ -81,9 +98,11 @@ class ProductHandlers:
                 f"{p}/{{id}}",
                 self.update,
                 "Update a product",
+                operation="updateProduct",
                 access="admin",
                 body=ProductUpdateBody,
                 files={"images": MAX_IMAGES},
+                response=Success[Product],
                 tag="products",
             ),
             Route(
@@ -91,7 +110,9 @@ class ProductHandlers:
                 f"{p}/{{id}}",
                 self.delete,
                 "Delete a product and its images",
+                operation="deleteProduct",
                 access="admin",
+                response=Success[Empty],
                 tag="products",
             ),
         ]

@@ -136,10 +136,17 @@ class Route:
     path: str
     handler: Handler
     summary: str
+    # the operationId of the document, as a person would name the call
+    operation: str = ""
     access: str = "public"
     body: Optional[type[BaseModel]] = None
+    # the JSON a success answers (crackershop.app.responses), with its statuses
+    response: Optional[type[BaseModel]] = None
+    success: Sequence[int] = (200,)
     tag: str = ""
     query: Sequence[str] = ()
+    # request headers the route reads (for the document), with what they do
+    headers: Mapping[str, str] = attr.Factory(dict)
     # multipart/form-data file fields this route accepts, with how many each
     files: Mapping[str, int] = attr.Factory(dict)
     # error statuses beyond those its access and body imply (for the document)

@@ -10,6 +10,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from crackershop import __version__
+from crackershop.app.responses import ApiDocument, Health, Ready, Welcome
 from crackershop.app.routing import Call, Reply, Route
 from crackershop.clock import now_utc
 from crackershop.errors import ServiceUnavailable, ShopError
@@ -42,6 +43,8 @@ class ServiceHandlers:
                 "/health",
                 self.health,
                 "Liveness; touches no dependency",
+                operation="health",
+                response=Health,
                 tag="service",
                 rate="exempt",
             ),
@@ -50,18 +53,35 @@ class ServiceHandlers:
                 "/ready",
                 self.ready,
                 "Readiness of the database",
+                operation="ready",
+                response=Ready,
                 tag="service",
                 rate="exempt",
             ),
-            Route("GET", "/api", self.welcome, "Welcome and version", tag="service"),
             Route(
-                "GET", "/openapi.json", self.openapi, "This API's OpenAPI document", tag="service"
+                "GET",
+                "/api",
+                self.welcome,
+                "Welcome and version",
+                operation="welcome",
+                response=Welcome,
+                tag="service",
+            ),
+            Route(
+                "GET",
+                "/openapi.json",
+                self.openapi,
+                "This API's OpenAPI document",
+                operation="getOpenApiDocument",
+                response=ApiDocument,
+                tag="service",
             ),
             Route(
                 "GET",
                 "/metrics",
                 self.metrics,
                 "Prometheus metrics of the whole server",
+                operation="metrics",
                 tag="service",
                 produces=("text/plain",),
                 rate="exempt",

@@ -7,11 +7,13 @@ admin's change applies to the next order on every worker and server.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Any, Optional
 
 from pydantic import Field, field_validator
 
 from crackershop.app.models import Body, Url
+from crackershop.app.responses import Id, Shape, Success, id_field
 from crackershop.app.routing import Call, Reply, Route, ok
 from crackershop.app.uploads import Uploads, one, ref
 from crackershop.errors import ValidationFailed
@@ -33,7 +35,7 @@ def _amount(value: Optional[float]) -> Optional[float]:
 
 
 # what GET returns beside the values; a client may send it back unchanged
-READ_ONLY = frozenset({"_id", "createdAt", "updatedAt", "__v"})
+READ_ONLY: dict[str, Any] = {"_id": str, "createdAt": str, "updatedAt": str, "__v": int}
 
 
 class Part(Body):
@@ -117,6 +119,57 @@ class SettingsBody(Body):
     contact: Optional[ContactPart] = None
 
 
+class AboutUs(Shape):
+    title: str
+    description: str
+    mission: str
+    vision: str
+    image: str
+
+
+class Shipping(Shape):
+    baseFee: float
+    freeShippingAbove: float = Field(description="Orders from this amount ship free")
+    description: str
+
+
+class Fees(Shape):
+    packagingFee: float
+    handlingFee: float
+    taxRate: float = Field(description="Percent")
+    description: str
+
+
+class OrderSettings(Shape):
+    minimumOrderAmount: float
+    description: str
+
+
+class Contact(Shape):
+    email: str
+    phone: str
+    address: str
+    latitude: Optional[float]
+    longitude: Optional[float]
+    whatsapp: Optional[str] = None
+    website: Optional[str] = None
+    mapUrl: Optional[str] = None
+    hours: Optional[str] = None
+
+
+class Settings(Shape):
+    """The shop's settings; every number is present (never null)."""
+
+    id: Id = id_field()
+    aboutUs: AboutUs
+    shipping: Shipping
+    fees: Fees
+    orderSettings: OrderSettings
+    contact: Contact
+    createdAt: Optional[datetime] = None
+    updatedAt: Optional[datetime] = None
+
+
 PART_BODIES: dict[str, type[Part]] = {
     "about-us": AboutUsPart,
     "shipping": ShippingPart,
@@ -158,13 +211,31 @@ class SettingsHandlers:
     def routes(self) -> list[Route]:
         s = "/api/v1/settings"
         routes = [
-            Route("GET", s, self.get_all, "The shop's settings", tag="settings"),
-            Route("GET", f"{s}/about-us", self.get_about, "About the shop", tag="settings"),
+            Route(
+                "GET",
+                s,
+                self.get_all,
+                "The shop's settings",
+                operation="getSettings",
+                response=Success[Settings],
+                tag="settings",
+            ),
+            Route(
+                "GET",
+                f"{s}/about-us",
+                self.get_about,
+                "About the shop",
+                operation="getAboutUs",
+                response=Success[AboutUs],
+                tag="settings",
+            ),
             Route(
                 "GET",
                 f"{s}/order-settings",
                 self.get_order_settings,
                 "Order rules (minimum order amount)",
+                operation="getOrderSettings",
+                response=Success[OrderSettings],
                 tag="settings",
             ),
             Route(
@@ -172,20 +243,25 @@ class SettingsHandlers:
                 s,
                 self.put_all,
                 "Change any parts of the settings",
+                operation="updateSettings",
                 access="admin",
                 body=SettingsBody,
+                response=Success[Settings],
                 tag="settings",
             ),
         ]
         for path, model in PART_BODIES.items():
+            name = PART_FIELDS[path]
             routes.append(
                 Route(
                     "PUT",
                     f"{s}/{path}",
-                    self._put_part(PART_FIELDS[path]),
-                    f"Change the {PART_FIELDS[path]} settings",
+                    self._put_part(name),
+                    f"Change the {name} settings",
+                    operation="update" + name[0].upper() + name[1:],
                     access="admin",
                     body=model,
+                    response=Success[Settings],
                     tag="settings",
                 )
             )

@@ -84,6 +84,7 @@ class Uploads:
                 "/uploads/{name}",
                 self.serve,
                 "An uploaded image",
+                operation="getUpload",
                 tag="uploads",
                 statuses=(304,),
                 produces=("image/jpeg", "image/png", "image/webp", "image/gif"),

@@ -6,6 +6,7 @@ import builtins
 
 from crackershop.app.models import UserAdminUpdateBody
 from crackershop.app.queries import page_args
+from crackershop.app.responses import Empty, Paginated, Success, User
 from crackershop.app.routing import Call, Reply, Route, ok, paginated
 from crackershop.app.uploads import Uploads, one, ref
 from crackershop.app.views import public_user
@@ -26,22 +27,42 @@ class UserHandlers:
                 p,
                 self.list,
                 "List users",
+                operation="listUsers",
                 access="admin",
                 query=("page", "limit"),
+                response=Paginated[User],
                 tag="users",
             ),
-            Route("GET", f"{p}/{{id}}", self.get, "One user", access="admin", tag="users"),
+            Route(
+                "GET",
+                f"{p}/{{id}}",
+                self.get,
+                "One user",
+                operation="getUser",
+                access="admin",
+                response=Success[User],
+                tag="users",
+            ),
             Route(
                 "PUT",
                 f"{p}/{{id}}",
                 self.update,
                 "Change a user's role or status",
+                operation="updateUser",
                 access="admin",
                 body=UserAdminUpdateBody,
+                response=Success[User],
                 tag="users",
             ),
             Route(
-                "DELETE", f"{p}/{{id}}", self.delete, "Delete a user", access="admin", tag="users"
+                "DELETE",
+                f"{p}/{{id}}",
+                self.delete,
+                "Delete a user",
+                operation="deleteUser",
+                access="admin",
+                response=Success[Empty],
+                tag="users",
             ),
         ]
 

@@ -11,6 +11,7 @@ from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 
 from crackershop.app import Dependencies, build_app
+from crackershop.app.conformance import Conformance
 from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
 from crackershop.store.memory import MemoryStore
@@ -49,6 +50,7 @@ class Harness:
             **extra,
         )
         self.app = build_app(deps)
+        self._conformance: Optional[Conformance] = None
         root = resource(self.app)
         self.treq = StubTreq(wrap(root) if wrap else root)
 
@@ -77,10 +79,17 @@ class Harness:
         if not isinstance(results[0], tuple):
             results[0].raiseException()
         response, content = results[0]
-        assert response.headers.getRawHeaders("content-type") == [
-            "application/json; charset=utf-8"
-        ], content
+        kind = response.headers.getRawHeaders("content-type")
+        assert kind == ["application/json; charset=utf-8"], content
+        self.conform(method, path, response.code, kind[0], content)
         return response.code, json.loads(content), response.headers
+
+    def conform(self, method: str, path: str, status: int, kind: str, content: bytes) -> None:
+        """Every answer is what its route declares (crackershop.app.conformance)."""
+        routes = self.app.router.routes
+        if self._conformance is None or len(self._conformance.routes) != len(routes):
+            self._conformance = Conformance(routes)
+        self._conformance.check(method, path, status, kind, content)
 
     def register(self, email: str, password: str = "password123", name: str = "Asha") -> str:
         code, body, _ = self.request(

@@ -290,3 +290,25 @@ def test_every_admin_route_in_the_table_refuses_a_customer() -> None:
         code, body, _ = h.request(route.method, path, {}, token=customer)
         assert (code, body["code"]) == (403, "forbidden"), route
         assert h.request(route.method, path, {})[0] == 401, route
+
+
+def test_null_is_refused_where_a_record_keeps_a_value() -> None:
+    """A category's status or a user's name cannot be set to null (it would be
+    stored); a description can, and a scheme's reads as ""."""
+    h = Harness()
+    admin = h.admin()
+    code, body, _ = h.request("POST", "/api/v1/categories", {"name": "Rockets"}, admin)
+    assert code == 201
+    url = f"/api/v1/categories/{body['data']['_id']}"
+    code, body, _ = h.request("PUT", url, {"status": None}, admin)
+    assert (code, body["details"]) == (400, {"status": "may not be null"})
+    code, body, _ = h.request("PUT", "/api/v1/auth/updatedetails", {"name": None}, admin)
+    assert (code, body["error"]) == (400, "Name may not be null")
+    code, body, _ = h.request("PUT", url, {"description": None}, admin)
+    assert code == 200 and body["data"]["description"] is None
+    scheme = {"name": "Gold", "totalAmount": 1200, "installmentAmount": 100, "durationMonths": 12}
+    code, body, _ = h.request("POST", "/api/v1/chit/schemes", scheme, admin)
+    assert code == 201
+    url = f"/api/v1/chit/schemes/{body['data']['_id']}"
+    code, body, _ = h.request("PUT", url, {"description": None}, admin)
+    assert code == 200 and body["data"]["description"] == ""
