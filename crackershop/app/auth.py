@@ -32,7 +32,7 @@ from crackershop.app.security import (
     new_reset_token,
     token_digest,
 )
-from crackershop.app.uploads import Uploads, one, ref
+from crackershop.app.uploads import Uploads, ref
 from crackershop.app.usercache import UserCache
 from crackershop.app.views import public_user
 from crackershop.clock import now_utc
@@ -275,17 +275,9 @@ class AuthHandlers:
             if value:
                 doc[name] = value
         doc["_id"] = ObjectId()
-        async with self.uploads.editing(
-            call,
-            "avatar",
-            ref("user", doc["_id"]),
-            given=one(doc.get("avatar")),
-            owner=doc["_id"],
-            own_only=True,
-        ) as edit:
-            if edit.added:
-                doc["avatar"] = edit.added[0]
-            edit.uses = one(doc.get("avatar"))
+        async with self.uploads.single(
+            call, "avatar", ref("user", doc["_id"]), doc, owner=doc["_id"], own_only=True
+        ):
             user = await self.store.users.create(doc)
         return self.session(user, 201)
 
@@ -356,18 +348,15 @@ class AuthHandlers:
         changes = body.model_dump(exclude_unset=True)
         user = call.require_user()
         # an avatar is an image the user uploaded, or an external https one
-        async with self.uploads.editing(
+        async with self.uploads.single(
             call,
             "avatar",
             ref("user", user["_id"]),
-            before=one(user.get("avatar")),
-            given=one(changes.get("avatar")),
+            changes,
+            current=user.get("avatar"),
             owner=user["_id"],
             own_only=True,
-        ) as edit:
-            if edit.added:
-                changes["avatar"] = edit.added[0]
-            edit.uses = one(changes["avatar"] if "avatar" in changes else user.get("avatar"))
+        ):
             updated = await self.store.users.update(user["_id"], changes) if changes else user
             if updated is None:
                 raise NotFound("User not found")

@@ -100,16 +100,10 @@ class CategoryHandlers:
         if body.clearImage:
             fields.pop("image", None)
         fields["_id"] = ObjectId()
-        async with self.uploads.editing(
-            call,
-            "image",
-            ref("category", fields["_id"]),
-            given=one(fields.get("image")),
-            owner=call.require_user()["_id"],
-        ) as edit:
-            if edit.added:
-                fields["image"] = edit.added[0]
-            edit.uses = one(fields.get("image"))
+        admin = call.require_user()["_id"]
+        async with self.uploads.single(
+            call, "image", ref("category", fields["_id"]), fields, owner=admin
+        ):
             category = await self.store.categories.create(fields)
         return ok(public_category(category), 201)
 
@@ -124,17 +118,14 @@ class CategoryHandlers:
         current = await self.store.categories.get(category_id)
         if current is None:
             raise NotFound("Category not found")
-        async with self.uploads.editing(
+        async with self.uploads.single(
             call,
             "image",
             ref("category", category_id),
-            before=one(current.get("image")),
-            given=one(changes.get("image")),
+            changes,
+            current=current.get("image"),
             owner=call.require_user()["_id"],
-        ) as edit:
-            if edit.added:
-                changes["image"] = edit.added[0]
-            edit.uses = one(changes["image"] if "image" in changes else current.get("image"))
+        ):
             updated = await self.store.categories.update(category_id, changes)
             if updated is None:
                 raise NotFound("Category not found")

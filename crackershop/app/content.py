@@ -88,16 +88,10 @@ class BannerHandlers:
         if not files and not fields.get("image"):
             raise ValidationFailed(None, {"image": "an image URL or file is required"})
         fields["_id"] = ObjectId()
-        async with self.uploads.editing(
-            call,
-            "image",
-            ref("banner", fields["_id"]),
-            given=one(fields.get("image")),
-            owner=call.require_user()["_id"],
-        ) as edit:
-            if edit.added:
-                fields["image"] = edit.added[0]
-            edit.uses = one(fields.get("image"))
+        admin = call.require_user()["_id"]
+        async with self.uploads.single(
+            call, "image", ref("banner", fields["_id"]), fields, owner=admin
+        ):
             banner = await self.store.banners.create(fields)
         return ok(banner, 201)
 
@@ -111,17 +105,14 @@ class BannerHandlers:
         current = await self.store.banners.get(banner_id)
         if current is None:
             raise NotFound("Banner not found")
-        async with self.uploads.editing(
+        async with self.uploads.single(
             call,
             "image",
             ref("banner", banner_id),
-            before=one(current.get("image")),
-            given=one(changes.get("image")),
+            changes,
+            current=current.get("image"),
             owner=call.require_user()["_id"],
-        ) as edit:
-            if edit.added:
-                changes["image"] = edit.added[0]
-            edit.uses = one(changes["image"] if "image" in changes else current.get("image"))
+        ):
             updated = await self.store.banners.update(banner_id, changes) if changes else current
             if updated is None:
                 raise NotFound("Banner not found")

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from crackershop.app.models import Body, Url
 from crackershop.app.responses import Id, Shape, Success, id_field
 from crackershop.app.routing import Call, Reply, Route, ok
-from crackershop.app.uploads import Uploads, one, ref
+from crackershop.app.uploads import Uploads, ref
 from crackershop.errors import ValidationFailed
 from crackershop.store.interfaces import IStore
 
@@ -293,11 +293,7 @@ class SettingsHandlers:
         if "image" not in changes.get("aboutUs", {}):
             return await self.store.settings.update(changes)
         current = (await self.store.settings.get())["aboutUs"].get("image")
-        image = changes["aboutUs"]["image"]
-        async with self.uploads.editing(
-            call, "image", ABOUT_IMAGE, before=one(current), given=one(image)
-        ) as edit:
-            edit.uses = one(image)
+        async with self.uploads.single(call, "image", ABOUT_IMAGE, changes["aboutUs"], current):
             return await self.store.settings.update(changes)
 
     def _put_part(self, name: str) -> Any:

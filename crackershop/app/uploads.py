@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Optional
+from typing import Any, Optional
 
 import attr
 from bson import ObjectId
@@ -188,6 +188,34 @@ class Uploads:
             await self.release([*new, *added], ref)
             raise
         await self.release(sorted((had | set(new) | set(added)) - set(edit.uses)), ref)
+
+    @asynccontextmanager
+    async def single(
+        self,
+        call: Call,
+        field: str,
+        ref: str,
+        fields: dict[str, Any],
+        current: object = None,
+        owner: Optional[ObjectId] = None,
+        own_only: bool = False,
+    ) -> AsyncIterator[None]:
+        """:meth:`editing` for a document with one image, ``fields[field]``
+        (its URL, set here to an uploaded file when there is one); ``current``
+        is the image before the write, unchanged unless ``fields`` has one."""
+        async with self.editing(
+            call,
+            field,
+            ref,
+            before=one(current),
+            given=one(fields.get(field)),
+            owner=owner,
+            own_only=own_only,
+        ) as edit:
+            if edit.added:
+                fields[field] = edit.added[0]
+            edit.uses = one(fields.get(field, current))
+            yield
 
     async def release(self, urls: Iterable[object], ref: str) -> None:
         """``ref`` no longer uses these URLs' files; those nothing else
