@@ -63,6 +63,9 @@ class Result:
     errors: dict[str, int] = field(default_factory=dict)
     rss_mb: list[float] = field(default_factory=list)
     ratio_to_reference: Optional[float] = None
+    # user + system CPU of every server-side process, per request answered
+    cpu_us: Optional[float] = None
+    cpu_ratio_to_reference: Optional[float] = None
 
 
 CASES = [
@@ -140,6 +143,23 @@ class Child:
                 found.append(p)
         return found
 
+    def family(self) -> list[psutil.Process]:
+        """This process and every descendant (workers, a private Redis)."""
+        try:
+            me = psutil.Process(self.proc.pid)
+            return [me, *me.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu(self) -> dict[int, float]:
+        """CPU seconds (user + system) so far of each process of the family, by pid."""
+        used = {}
+        for p in self.family():
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                used[p.pid] = t.user + t.system
+        return used
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -192,7 +212,11 @@ def parse_wrk(text: str, result: Result) -> None:
         result.errors = {n: int(v) for n, v in zip(names, errors.groups()) if int(v)}
 
 
-def run_wrk(base: str, case: Case, duration: float, env: dict[str, str]) -> Result:
+def run_wrk(
+    base: str, case: Case, duration: float, env: dict[str, str], server: Optional[Child] = None
+) -> Result:
+    """One case; with ``server``, also the CPU its processes used per request."""
+    before = server.cpu() if server is not None else {}
     args = ["wrk", "-t1", f"-c{case.connections}", f"-d{max(1, round(duration))}s", "--latency"]
     args += ["--timeout", "10s"]
     if case.script:
@@ -203,6 +227,11 @@ def run_wrk(base: str, case: Case, duration: float, env: dict[str, str]) -> Resu
     )
     result = Result(case.name, case.connections)
     parse_wrk(done.stdout, result)
+    if server is not None and result.requests:
+        after = server.cpu()
+        # a process that started during the case counts from zero
+        used = sum(t - before.get(pid, 0.0) for pid, t in after.items())
+        result.cpu_us = round(used * 1e6 / result.requests, 1)
     if done.returncode != 0 or not result.requests:
         result.errors["wrk"] = 1
         sys.stderr.write(done.stdout + done.stderr)
@@ -383,7 +412,7 @@ class Bench:
         duration = self.options.duration
         ref_child, ref_base = self.reference(count)
         self.warm(ref_base + "/")
-        reference = run_wrk(ref_base, Case("bare Klein hello"), duration, {})
+        reference = run_wrk(ref_base, Case("bare Klein hello"), duration, {}, ref_child)
         reference.rss_mb = rss(ref_child)
         self.stop(ref_child)
         print_row(reference, None)
@@ -393,12 +422,14 @@ class Bench:
             if server is None:
                 continue
             self.warm(url + case.path if not case.script else url + "/api")
-            result = run_wrk(url, case, duration, env)
+            result = run_wrk(url, case, duration, env, server)
             result.rss_mb = rss(server)
             if reference.requests_per_s:
                 result.ratio_to_reference = round(
                     result.requests_per_s / reference.requests_per_s, 3
                 )
+            if reference.cpu_us and result.cpu_us:
+                result.cpu_ratio_to_reference = round(result.cpu_us / reference.cpu_us, 2)
             print_row(result, reference)
             results.append(result)
         pids = [p.pid for p in shop.serving()]
@@ -428,7 +459,7 @@ class Bench:
 def print_header() -> None:
     print(
         f"{'case':42} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'non-2xx':>7} {'errors':>7} {'RSS MB':>14} {'vs Klein':>8}"
+        f"{'non-2xx':>7} {'errors':>7} {'RSS MB':>14} {'vs Klein':>8} {'CPU us':>7} {'xKlein':>6}"
     )
 
 
@@ -439,9 +470,14 @@ def print_row(result: Result, reference: Optional[Result]) -> None:
     print(
         f"{result.case[:42]:42} {result.connections:5d} {result.requests_per_s:9.0f} "
         f"{_ms(result.p50_ms):>8} {_ms(result.p99_ms):>8} {result.non_2xx:7d} {errors:7d} "
-        f"{memory:>14} {ratio:>8}",
+        f"{memory:>14} {ratio:>8} {_num(result.cpu_us):>7} "
+        f"{_num(result.cpu_ratio_to_reference, 2):>6}",
         flush=True,
     )
+
+
+def _num(value: Optional[float], digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _ms(value: Optional[float]) -> str:
