@@ -8,8 +8,8 @@ raises into the error envelope.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, Callable, Optional
+from collections.abc import Awaitable, Generator, Mapping, Sequence
+from typing import Any, Callable, Optional, Union
 
 import attr
 from bson import ObjectId
@@ -18,11 +18,12 @@ from klein import Klein
 from klein.resource import KleinResource
 from pydantic import BaseModel, ValidationError
 from twisted.internet import defer
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
+from twisted.web.server import NOT_DONE_YET
 from werkzeug.exceptions import MethodNotAllowed as RoutingMethodNotAllowed
 from werkzeug.exceptions import NotFound as RoutingNotFound
 
@@ -261,6 +262,11 @@ class Router:
         self.clock = clock
         self.timeout = timeout
         self.routes: list[Route] = []
+        # Klein endpoint name -> route, for ShopResource's direct dispatch;
+        # and the routes without parameters by exact path and method (the
+        # URL map would choose the same: a fixed segment wins over a parameter)
+        self.endpoints: dict[str, Route] = {}
+        self.fixed: dict[str, dict[bytes, Route]] = {}
         app.handle_errors(RoutingNotFound)(self._not_found)
         app.handle_errors(RoutingMethodNotAllowed)(self._not_allowed)
 
@@ -272,18 +278,35 @@ class Router:
         self.routes.append(route)
         klein_path = route.path.replace("{", "<").replace("}", ">")
         endpoint = f"{route.method} {route.path}"
+        self.endpoints[endpoint] = route
+        if "{" not in route.path:
+            methods = self.fixed.setdefault(route.path, {})
+            methods[route.method.encode("ascii")] = route
+            if route.method == "GET":
+                methods.setdefault(b"HEAD", route)
 
         def serve(request: IRequest, **params: str) -> Deferred[bytes]:
-            return self._serve_within(route, request, params)
+            result = self.dispatch(route, request, params)
+            return succeed(result) if isinstance(result, bytes) else result
 
         self.app.route(klein_path, methods=[route.method], endpoint=endpoint, strict_slashes=False)(
             serve
         )
 
-    def _serve_within(
+    def dispatch(
         self, route: Route, request: IRequest, params: Mapping[str, str]
-    ) -> Deferred[bytes]:
-        d = Deferred.fromCoroutine(self._serve(route, request, params))
+    ) -> Union[bytes, Deferred[bytes]]:
+        """Serve ``request`` with ``route``: the body at once when nothing
+        it awaits is pending (most requests: the catalogue cache, the
+        in-process limiter, the probes), else a Deferred of it, cancelled
+        and answered 503 after the request deadline."""
+        coroutine = self._serve(route, request, params)
+        try:
+            awaited = coroutine.send(None)
+        except StopIteration as done:
+            body: bytes = done.value
+            return body
+        d: Deferred[bytes] = Deferred.fromCoroutine(_resume(coroutine, awaited))
         if self.timeout is None or self.clock is None:
             return d
         timeout = self.timeout
@@ -383,18 +406,107 @@ class Router:
         return render_error(request, error)
 
 
+_NONE: dict[bytes, Route] = {}
+
+
+def _resume(coroutine: Any, awaited: Any) -> Generator[Any, Any, Any]:
+    """Carry on a coroutine that has already run up to its first ``await``
+    of ``awaited``, as Twisted's inlineCallbacks drives it: results are sent
+    in, failures (a cancellation included) thrown in."""
+    while True:
+        try:
+            value = yield awaited
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as error:
+            try:
+                awaited = coroutine.throw(error)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                awaited = coroutine.send(value)
+            except StopIteration as done:
+                return done.value
+
+
 class ShopResource(KleinResource):  # type: ignore[misc]
-    """Klein's resource, answering a URL that is not UTF-8 with the JSON
-    envelope instead of Klein's plain-text page."""
+    """Klein's resource, dispatching a matched route straight to the
+    router: one URL match on a shared adapter and no Deferred when the
+    answer is ready at once, so a small request costs about what
+    twisted.web itself costs. Anything Klein answers itself (no route, a
+    method not allowed, a redirect) goes through Klein unchanged; a URL
+    that is not UTF-8 is answered with the JSON envelope instead of Klein's
+    plain-text page."""
+
+    def __init__(self, app: Klein) -> None:
+        super().__init__(app)
+        self._router: Optional[Router] = getattr(app, "router", None)
+        # Matching needs only the path and the method (no host or scheme
+        # rules), so one adapter serves every request.
+        self._urls = app.url_map.bind("localhost")
 
     def render(self, request: IRequest) -> Any:
+        segments = request.postpath
         try:
-            for segment in request.prepath + request.postpath:
+            for segment in request.prepath + segments:
                 segment.decode("utf-8")
         except UnicodeDecodeError:
             apply_standard_headers(request)
             return render_error(request, NotFound("Route not found: the URL is not valid UTF-8"))
-        return super().render(request)
+        router = self._router
+        if router is None or request.prepath:
+            return super().render(request)
+        # the path as Klein gives it to the URL map
+        path = b"/".join(segments).decode("utf-8") if segments else ""
+        if not path.startswith("/"):
+            path = "/" + path
+        params: Mapping[str, str] = {}
+        route = router.fixed.get(path, _NONE).get(request.method)
+        if route is None:
+            try:
+                rule, params = self._urls.match(
+                    path, request.method.decode("ascii", "replace"), return_rule=True
+                )
+                route = router.endpoints[rule.endpoint]
+            except Exception:
+                return super().render(request)
+        result = router.dispatch(route, request, params)
+        if isinstance(result, bytes):
+            if request.method == b"HEAD":
+                request.setHeader(b"content-length", b"%d" % len(result))
+                return b""
+            return result
+        _answer_later(request, result)
+        return NOT_DONE_YET
+
+
+def _answer_later(request: Any, d: Deferred[bytes]) -> None:
+    """Write the body when it is ready; cancel the work if the client goes
+    away first (as Klein does)."""
+    gone: list[bool] = []
+
+    def lost(failure: Failure) -> None:
+        gone.append(True)
+        d.cancel()
+
+    request.notifyFinish().addErrback(lost)
+
+    def write(body: bytes) -> None:
+        if gone or request.finished:
+            return
+        if not request.startedWriting and request.method != b"HEAD":
+            request.setHeader(b"content-length", b"%d" % len(body))
+        request.write(body)
+        request.finish()
+
+    def failed(failure: Failure) -> None:
+        if gone and failure.check(CancelledError):
+            return
+        log.failure("unhandled error writing a response", failure)
+
+    d.addCallback(write).addErrback(failed)
 
 
 def resource(app: Klein) -> ShopResource:

@@ -13,7 +13,7 @@ every response ends its connection.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
 
@@ -25,6 +25,11 @@ from crackershop.server.connection import ConnectionLimits
 class ShopChannel(HTTPChannel):
     _head_too_large = False
     _arrival: Any = None
+    # A connection's addresses and whether it is TLS do not change: asked
+    # once, not for every request (each was a system call or an adaptation).
+    _host: Any = None
+    _peer: Any = None
+    _secure: Optional[bool] = None
 
     def __init__(self, limits: ConnectionLimits) -> None:
         super().__init__()
@@ -33,6 +38,21 @@ class ShopChannel(HTTPChannel):
         self.totalHeadersSize = limits.max_headers_size
         # One line longer than the whole head allowance cannot be valid.
         self.MAX_LENGTH = limits.max_headers_size
+
+    def getHost(self) -> Any:
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
+
+    def getPeer(self) -> Any:
+        if self._peer is None:
+            self._peer = super().getPeer()
+        return self._peer
+
+    def isSecure(self) -> bool:
+        if self._secure is None:
+            self._secure = bool(super().isSecure())
+        return self._secure
 
     def connectionMade(self) -> None:
         super().connectionMade()
