@@ -12,7 +12,7 @@ from twisted.python.failure import Failure
 from crackershop import __version__
 from crackershop.app.responses import ApiDocument, Health, Ready, Welcome
 from crackershop.app.routing import Call, Reply, Route
-from crackershop.clock import now_utc
+from crackershop.clock import iso_now
 from crackershop.errors import ServiceUnavailable, ShopError
 from crackershop.store.interfaces import IStore
 
@@ -93,7 +93,7 @@ class ServiceHandlers:
             {
                 "success": True,
                 "message": "Server is running",
-                "timestamp": now_utc(self.clock),
+                "timestamp": iso_now(self.clock),
                 "environment": self.environment,
             }
         )
@@ -146,7 +146,7 @@ class ServiceHandlers:
                 "success": True,
                 "message": "Welcome to CrackerShop API",
                 "version": __version__,
-                "timestamp": now_utc(self.clock),
+                "timestamp": iso_now(self.clock),
             }
         )
 
