@@ -11,8 +11,10 @@ it lazily, and :func:`prepare` runs first thing at start-up.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -79,16 +81,49 @@ class Metrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self.requests.labels(route, method, str(status)),
-                self.latency.labels(route, method),
-            )
-            self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self.requests_answered([(route, method, status, seconds)])
+
+    def requests_answered(self, answered: Iterable[tuple[str, str, int, float]]) -> None:
+        """Record requests (route, method, status, seconds), added up first:
+        each value of the multi-process files is written once per batch, not
+        once per request (every write takes a lock and checks the pid)."""
+        counts: dict[tuple[str, str, int], int] = {}
+        latencies: dict[tuple[str, str], list[float]] = {}
+        for route, method, status, seconds in answered:
+            key = (route, method, status)
+            counts[key] = counts.get(key, 0) + 1
+            latencies.setdefault((route, method), []).append(seconds)
+        for key, count in counts.items():
+            children = self._children.get(key)
+            if children is None:
+                route, method, status = key
+                children = (
+                    self.requests.labels(route, method, str(status)),
+                    self.latency.labels(route, method),
+                )
+                self._children[key] = children
+            children[0].inc(count)
+        for (route, method), values in latencies.items():
+            observe_all(self.latency.labels(route, method), values)
+
+
+def observe_all(histogram: Any, values: Sequence[float]) -> None:
+    """``histogram.observe`` of each value, with each bucket and the sum
+    written once (through the histogram's own values where it has them)."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            histogram.observe(value)
+        return
+    hits: dict[int, int] = {}
+    for value in values:
+        index = bisect.bisect_left(bounds, value)
+        hits[index] = hits.get(index, 0) + 1
+    total.inc(sum(values))
+    for index, count in hits.items():
+        buckets[index].inc(count)
 
 
 _metrics: Optional[Metrics] = None

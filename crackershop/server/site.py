@@ -28,8 +28,18 @@ from crackershop.store.catalogue import CachedCatalogue
 from crackershop.store.interfaces import IStore
 
 
+class LoggedRequest(ShopRequest):
+    """A request whose end is logged even when its client goes away first."""
+
+    def connectionLost(self, reason: Any) -> None:
+        super().connectionLost(reason)
+        requests = getattr(getattr(self, "site", None), "requests", None)
+        if requests is not None:
+            requests.end(self)
+
+
 class ShopSite(Site):
-    requestFactory = ShopRequest
+    requestFactory = LoggedRequest
     # Request logging goes through twisted.logger, not the access log file.
     noisy = False
 
