@@ -1,6 +1,7 @@
 """The worker process's side of the cluster: its link to the master,
-readiness, heartbeats, log forwarding, draining and the parent-death
-guards. What it serves is given to it (:mod:`crackershop.cluster.worker`).
+readiness, heartbeats, draining and the parent-death guards (it writes its
+own log lines, :mod:`crackershop.server.logs`). What it serves is given to
+it (:mod:`crackershop.cluster.worker`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import LoopingCall
-from twisted.logger import ILogObserver, Logger, eventAsJSON
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Site
-from zope.interface import implementer
 
 from crackershop.cluster.board import AcceptBoard
 from crackershop.cluster.link import BOARD_FD, FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
@@ -40,27 +40,6 @@ class LinkProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.agent.channel_closed()
-
-
-@implementer(ILogObserver)
-class ForwardingObserver:
-    """Sends log events to the master, which writes the cluster's log."""
-
-    def __init__(self, send: Callable[[bytes], None]) -> None:
-        self.send = send
-        self._busy = False
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            text = eventAsJSON(event)
-            self.send(b'{"t":"log","e":' + text.encode("utf-8") + b"}\n")
-        except Exception:  # noqa: S110 (a log event that cannot be sent is dropped)
-            pass
-        finally:
-            self._busy = False
 
 
 class Agent(Service):
@@ -114,9 +93,6 @@ class Agent(Service):
         if self.transport is not None and not self._closed:
             self.transport.write(data)
 
-    def observer(self) -> ForwardingObserver:
-        return ForwardingObserver(self.send)
-
     def endpoint(self) -> AdoptedEndpoint:
         """The shared socket, adopted when the site is ready."""
         return AdoptedEndpoint(
@@ -130,7 +106,7 @@ class Agent(Service):
         self._heartbeat.start(HEARTBEAT, now=True)
 
     def stopService(self) -> Deferred[None]:
-        """Flush what is left for the master (the last log lines), then let go."""
+        """Send what is left for the master, then let go."""
         super().stopService()
         if self._heartbeat.running:
             self._heartbeat.stop()

@@ -5,8 +5,8 @@ a pipe it writes messages to the master on, a pipe it reads the master's
 messages from, and the accept board (:mod:`crackershop.cluster.board`).
 Messages are JSON objects, one per line, with a ``t`` field:
 
-worker -> master: ``ready``, ``hb`` (heartbeat with stats), ``log`` (a
-twisted.logger event as JSON), ``fatal`` (why it cannot boot).
+worker -> master: ``ready``, ``hb`` (heartbeat with stats), ``fatal`` (why
+it cannot boot). (Log lines never cross it: each worker writes its own.)
 master -> worker: ``drain`` (stop accepting, finish, exit), ``workers`` (how
 many workers the cluster runs, ``n``: sent when a worker starts and whenever
 the count changes).

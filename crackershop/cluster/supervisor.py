@@ -8,7 +8,6 @@ a clock, an RSS sampler), so the policy is unit-tested without processes.
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
@@ -19,7 +18,7 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger, eventFromJSON, globalLogPublisher
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from crackershop.cluster.link import FROM_MASTER_FD, TO_MASTER_FD, LineBuffer, encode
@@ -169,7 +168,6 @@ class Supervisor:
         policy: WorkerPolicy,
         rss: SampleRss,
         on_fatal: Callable[[str], None],
-        emit: Callable[[dict[str, Any]], None] = globalLogPublisher,
         not_accepting: Callable[[int], None] = lambda worker_id: None,
     ) -> None:
         self.clock = clock
@@ -178,7 +176,6 @@ class Supervisor:
         self.policy = policy
         self.rss = rss
         self.on_fatal = on_fatal
-        self.emit = emit
         # Told when a worker id stops taking connections (the accept board).
         self.not_accepting = not_accepting
         self.slots: list[Slot] = []
@@ -419,11 +416,7 @@ class Supervisor:
     def received(self, worker: Worker, message: dict[str, Any]) -> None:
         worker.last_seen = self.clock.seconds()
         kind = message.get("t")
-        if kind == "log":
-            event = message.get("e")
-            if isinstance(event, dict):
-                self._relay(worker, event)
-        elif kind == "hb":
+        if kind == "hb":
             stats = message.get("stats")
             if isinstance(stats, dict):
                 worker.stats = stats
@@ -431,17 +424,6 @@ class Supervisor:
             self._ready(worker)
         elif kind == "fatal":
             worker.fatal = str(message.get("message", ""))
-
-    def _relay(self, worker: Worker, raw: dict[str, Any]) -> None:
-        try:
-            event = eventFromJSON(json.dumps(raw))
-        except Exception:
-            return
-        event["worker_id"] = worker.id
-        event["worker_pid"] = worker.pid
-        event["log_system"] = f"worker-{worker.id}"
-        with contextlib.suppress(Exception):
-            self.emit(event)
 
     def _ready(self, worker: Worker) -> None:
         if worker.state != STARTING:

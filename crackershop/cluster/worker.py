@@ -46,10 +46,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from twisted.application.app import startApplication
     from twisted.application.service import Application
     from twisted.internet import reactor
-    from twisted.logger import FilteringLogObserver, LogLevelFilterPredicate, globalLogBeginner
+    from twisted.logger import globalLogBeginner
 
     from crackershop.metrics import record_memory
-    from crackershop.server.logs import LEVELS
+    from crackershop.server.logs import server_observer
 
     agent = Agent(
         reactor,
@@ -61,10 +61,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         accept_cap=ACCEPT_CAP,
     )
     agent.open_channel()
-    predicate = LogLevelFilterPredicate(defaultLogLevel=LEVELS[config.log_level])
-    globalLogBeginner.beginLoggingTo(
-        [FilteringLogObserver(agent.observer(), [predicate])], redirectStandardIO=False
-    )
+    # the worker writes its own lines to the server's log file and output
+    writer, _ = server_observer(config, reactor, agent.worker_id)
+    globalLogBeginner.beginLoggingTo([writer], redirectStandardIO=False)
     install_signals(agent)
     application = Application("crackershop worker")
     worker_service(reactor, config, agent).setServiceParent(application)

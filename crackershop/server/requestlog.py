@@ -1,17 +1,19 @@
-"""Request ids and the one log event per request.
+"""Request ids, the one log event per request and its metrics.
 
 ``X-Request-ID`` is taken from the client when it is sane (at most 64
 characters of ``[A-Za-z0-9._-]``), else generated; it is echoed in the
-response and carried by the request's log event, which also names the
-method, path, status, duration, worker and client address.
+response and carried by the request's log event (namespace
+``crackershop.request``), which also has the method, path, status, duration
+in seconds and client address; the log writer adds the worker
+(:mod:`crackershop.server.logformat`).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import uuid
+from functools import lru_cache
 from typing import Any, Optional
 
 from twisted.internet.task import LoopingCall
@@ -28,7 +30,6 @@ HEADER = NAME.lower().encode("ascii")
 REQUEST_HEADERS = (NAME,)
 RESPONSE_HEADERS = (NAME,)
 SANE = re.compile(rb"[A-Za-z0-9._-]{1,64}")
-WORKER_ID = int(os.environ.get("CRACKERSHOP_WORKER_ID", "0") or 0)
 
 
 class Counts:
@@ -55,11 +56,15 @@ def request_id(given: Optional[bytes]) -> str:
 
 
 class RequestLog:
-    """``begin`` when a request is dispatched, ``end`` when it has finished.
+    """``begin`` when a request is dispatched, ``end`` when it has finished
+    (or its client went away).
 
-    The in-flight gauge is copied from the process's count once a second
-    rather than moved twice per request (each move of a multi-process
-    metric costs a pid check and a lock)."""
+    Metrics are recorded per reactor turn: each request is noted, and at
+    the end of the turn they are added up and written to the multi-process
+    files once (:meth:`crackershop.metrics.Metrics.requests_answered`), so a
+    scrape sees them before the next turn's work. The in-flight gauge is
+    copied from the process's count once a second rather than moved twice
+    per request."""
 
     def __init__(self, clock: Any, trusted: Any = (), counts: Counts = COUNTS) -> None:
         self.clock = clock
@@ -67,6 +72,7 @@ class RequestLog:
         self.counts = counts
         self._gauge = LoopingCall(self._publish_in_flight)
         self._gauge.clock = clock
+        self._answered: list[tuple[str, str, int, float]] = []
 
     def start(self) -> None:
         if not self._gauge.running:
@@ -75,6 +81,7 @@ class RequestLog:
     def stop(self) -> None:
         if self._gauge.running:
             self._gauge.stop()
+        self.record()
 
     def _publish_in_flight(self) -> None:
         metrics().in_flight.set(self.counts.in_flight)
@@ -85,20 +92,22 @@ class RequestLog:
         request.begun_at = self.clock.seconds()
         request.setHeader(HEADER, rid.encode("ascii"))
         self.counts.in_flight += 1
-        # A client that goes away before the response still ends the request.
-        request.notifyFinish().addErrback(lambda _: self.end(request))
 
     def end(self, request: Any) -> None:
         begun = getattr(request, "begun_at", None)
         if begun is None:
             return
         request.begun_at = None
-        self.counts.in_flight -= 1
-        self.counts.served += 1
+        counts = self.counts
+        counts.in_flight -= 1
+        counts.served += 1
         seconds = self.clock.seconds() - begun
         status = getattr(request, "code", 0) or 0
-        metrics().request(
-            getattr(request, "route_template", "unmatched"), _text(request.method), status, seconds
+        method = _text(request.method)
+        if not self._answered:
+            self.clock.callLater(0, self.record)
+        self._answered.append(
+            (getattr(request, "route_template", "unmatched"), method, status, seconds)
         )
         try:
             address = self.clients.address(request)
@@ -106,17 +115,25 @@ class RequestLog:
             address = None
         log.info(
             "{method} {path} {status}",
-            method=_text(request.method),
+            method=method,
             path=_text(request.path),
-            status=getattr(request, "code", None),
-            duration_ms=seconds * 1000.0,
-            worker=WORKER_ID,
-            client=str(address) if address is not None else None,
+            status=status or None,
+            duration=seconds,
+            client=_address_text(address) if address is not None else None,
             request_id=getattr(request, "request_id", None),
         )
+
+    def record(self) -> None:
+        """Write the metrics of the requests noted since the last time."""
+        answered, self._answered = self._answered, []
+        if answered:
+            metrics().requests_answered(answered)
+
+
+_address_text = lru_cache(maxsize=4096)(str)
 
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
-        return value.decode("latin-1")
+        return value.decode("utf-8", "replace")
     return str(value)

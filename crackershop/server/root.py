@@ -67,6 +67,7 @@ class Root(InOrder):
         self.config = config
         self.workers = workers
         self.logfile: Any = None
+        self.log_writer: Any = None
         self.exit_code = 0
 
     def startService(self) -> None:
@@ -90,12 +91,12 @@ class Root(InOrder):
         if hasattr(parent, "setComponent"):
             from crackershop.server.logs import server_observer
 
-            observer, self.logfile = server_observer(self.config)
-            parent.setComponent(ILogObserver, observer)
+            self.log_writer, self.logfile = server_observer(self.config, self.reactor)
+            parent.setComponent(ILogObserver, self.log_writer)
 
     def reopen_logs(self) -> None:
-        if self.logfile is not None:
-            self.logfile.reopen()
+        if self.log_writer is not None:
+            self.log_writer.reopen()
             log.info("reopened the log file")
 
     # -- failing
@@ -119,7 +120,7 @@ class Root(InOrder):
     def _exit(self) -> None:
         # Everything under the root has stopped; what twistd would do next
         # ends in exit status 0, so the process ends here with its own.
-        for stream in (sys.stdout, sys.stderr, self.logfile):
+        for stream in (self.log_writer, sys.stdout, sys.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError, ValueError):
                     stream.flush()

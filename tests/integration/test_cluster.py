@@ -60,8 +60,9 @@ def cluster(tmp_path: Path, secantus: Secantus) -> Iterator[Server]:
     assert server.stop() == 0, server.output()[-3000:]
 
 
-def test_both_workers_serve_and_log_through_the_master(tmp_path: Path) -> None:
-    """Embedded database: both workers answer, the master writes their logs, USR1 reopens."""
+def test_both_workers_serve_and_write_the_servers_log(tmp_path: Path) -> None:
+    """Embedded database: both workers answer and write their own lines to the
+    server's log file, USR1 reopens it."""
     server = Server(tmp_path, args=CLUSTER)
     try:
         seen: set[str] = set()
@@ -72,9 +73,11 @@ def test_both_workers_serve_and_log_through_the_master(tmp_path: Path) -> None:
         # one embedded database, started by the master, for both workers
         assert [c["name"] for c in status["children"]].count("database") == 1
         assert status["database"].endswith("(embedded)")
-        workers_logged = [e for e in log_lines(server) if "worker_id" in e]
-        assert {e["worker_id"] for e in workers_logged} == {1, 2}
-        assert all(isinstance(e["worker_pid"], int) for e in workers_logged)
+        workers_logged = [e for e in log_lines(server) if e.get("worker")]
+        assert {e["worker"] for e in workers_logged} == {1, 2}
+        pids = {e["worker"]: e["process.pid"] for e in workers_logged if "process.pid" in e}
+        running = {int(k.split("-")[1]): v for k, v in server.pids().items() if "worker-" in k}
+        assert pids == running
         assert "[worker-1]" in server.output()
         # rotated away by another tool: SIGUSR1 opens the log file again
         path = server.workdir / "logs" / "crackershop.log"
@@ -141,9 +144,11 @@ def test_memory_recycle_under_load_fails_nothing(tmp_path: Path, secantus: Secan
         idle = max(psutil.Process(pid).memory_info().rss for pid in workers(probe))
     finally:
         assert probe.stop() == 0
-    # A worker grows by about 1.5 MB in its first seconds under this load;
-    # one MiB above the idle size is crossed without fail.
-    limit = idle // 1024 + 1024
+    # A worker grows by 0.4-0.7 MB in its first seconds under this load (it
+    # writes its own log lines; nothing piles up for the master); a quarter
+    # of a MiB above the idle size is crossed without fail, and is well
+    # above how much two idle workers differ (under 0.1 MB).
+    limit = idle // 1024 + 256
     server = Server(
         tmp_path,
         env={"MONGO_URI": secantus.uri + "/cluster", "MAX_MEMORY": f"{limit}kb"},

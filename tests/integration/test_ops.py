@@ -117,7 +117,7 @@ def test_status_restart_scale_logs_and_stop_on_a_two_worker_cluster(
 
         logs = cli(server, "logs", "-n", "5", "--worker", "2", "--json")
         events = [json.loads(line) for line in logs.stdout.splitlines()]
-        assert len(events) == 5 and {e["worker_id"] for e in events} == {2}
+        assert len(events) == 5 and {e["worker"] for e in events} == {2}
         requests = cli(server, "logs", "-n", "1000")
         lines = [line for line in requests.stdout.splitlines() if "GET /health 200" in line]
         assert len(lines) == 40

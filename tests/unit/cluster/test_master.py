@@ -26,9 +26,10 @@ def test_auto_means_one_worker_per_usable_core() -> None:
 
 
 def test_log_file_is_json_lines_rotated_by_size(tmp_path: Path) -> None:
-    """Events become whole JSON lines; past LOG_MAX_SIZE the file rotates, keeping LOG_MAX_FILES."""
+    """Events become whole ECS JSON lines; past LOG_MAX_SIZE the file rotates, keeping
+    LOG_MAX_FILES."""
     config, _ = load({"log_dir": str(tmp_path), "log_max_size": "2kb", "log_max_files": "2"}, {})
-    observe, logfile = server_observer(config)
+    observe, logfile = server_observer(config, worker=1)
     for i in range(200):
         observe(
             {
@@ -37,8 +38,6 @@ def test_log_file_is_json_lines_rotated_by_size(tmp_path: Path) -> None:
                 "log_level": LogLevel.info,
                 "log_namespace": "test",
                 "log_time": 1.0,
-                "worker_id": 1,
-                "worker_pid": 42,
             }
         )
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -46,8 +45,10 @@ def test_log_file_is_json_lines_rotated_by_size(tmp_path: Path) -> None:
     for name in names:
         for line in (tmp_path / name).read_text().splitlines():
             event = json.loads(line)
-            assert event["worker_id"] == 1 and event["worker_pid"] == 42
+            assert event["worker"] == 1 and event["process.pid"] == os.getpid()
+            assert event["@timestamp"] == "1970-01-01T00:00:01.000Z"
+            assert event["log.level"] == "info" and event["log.logger"] == "test"
     last = (tmp_path / "crackershop.log").read_text().splitlines()[-1]
-    assert json.loads(last)["i"] == 199
+    assert json.loads(last)["message"] == "event 199"
     assert logfile is not None
-    logfile.close()
+    observe.close()

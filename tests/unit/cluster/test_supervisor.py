@@ -49,7 +49,6 @@ class Cluster:
         self.processes: dict[int, FakeProcess] = {}
         self.memory: dict[int, int] = {}
         self.fatal: list[str] = []
-        self.events: list[dict[str, Any]] = []
         self.supervisor = Supervisor(
             self.clock,
             self.spawn,
@@ -57,7 +56,6 @@ class Cluster:
             WorkerPolicy(**policy),
             self.memory.get,
             self.fatal.append,
-            self.events.append,
         )
 
     def spawn(self, worker: Worker, protocol: WorkerProcess) -> FakeProcess:
@@ -295,19 +293,6 @@ def test_stop_drains_everyone_and_fires_when_all_exited() -> None:
     cluster.exit(2, signal=9)
     assert done
     assert cluster.spawned == [1, 2]
-
-
-def test_worker_logs_are_relayed_with_worker_id_and_pid() -> None:
-    """A worker's log event is re-emitted tagged with its id and pid."""
-    cluster = started(1)
-    from twisted.logger import eventAsJSON
-
-    event = {"log_format": "hello {who}", "who": "world", "log_namespace": "x", "log_time": 1.0}
-    cluster.say(1, {"t": "log", "e": json.loads(eventAsJSON(event))})
-    relayed = cluster.events[-1]
-    assert relayed["who"] == "world"
-    assert relayed["worker_id"] == 1
-    assert relayed["worker_pid"] == 1001
 
 
 def test_garbled_control_lines_are_ignored() -> None:

@@ -54,7 +54,7 @@ def test_one_event_per_request_with_id_status_duration_and_client() -> None:
         201,
         "req-7",
     )
-    assert e["duration_ms"] == 250.0
+    assert e["duration"] == 0.25
     assert e["client"] == "10.0.0.9"
     assert request.responseHeaders.getRawHeaders(b"x-request-id") == [b"req-7"]
     assert (counts.in_flight, counts.served) == (0, 1)
