@@ -6,6 +6,13 @@ catalogue, measures a bare Klein "hello" as the reference, then serves
 crackershop with one worker (and ``--workers=auto`` when this version has
 clustering) and runs every case for a bounded time. It prints a table and
 writes the same figures as JSON.
+
+Beside req/s, each case has its CPU time per request (user + system of
+every server-side process: the master, the workers, a private Redis,
+divided by the requests answered) and that in units of bare Klein's in one
+process; the targets printed after each run compare those with what the
+old backend (Express + Mongoose under Node, one process or PM2 x 2) costs
+in the same units, and a cluster's GET /api with one process's.
 """
 
 from __future__ import annotations
@@ -261,6 +268,8 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="crackershop-bench-"))
         self.children: list[Child] = []
         self.mongo_uri = options.mongo_uri
+        # bare Klein in one process: the unit of every CPU ratio of the run
+        self.unit: Optional[Result] = None
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> Child:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("MONGO_", "REDIS_"))}
@@ -410,11 +419,14 @@ class Bench:
         )
         env = self.customer(base)
         duration = self.options.duration
-        ref_child, ref_base = self.reference(count)
-        self.warm(ref_base + "/")
-        reference = run_wrk(ref_base, Case("bare Klein hello"), duration, {}, ref_child)
-        reference.rss_mb = rss(ref_child)
-        self.stop(ref_child)
+        if self.unit is None and count > 1:
+            self.unit = self.measure_reference(1, duration)
+            print_row(self.unit, None)
+        reference = self.measure_reference(count, duration)
+        if self.unit is None:
+            self.unit = reference
+        if reference is not self.unit and self.unit.cpu_us and reference.cpu_us:
+            reference.cpu_ratio_to_reference = round(reference.cpu_us / self.unit.cpu_us, 2)
         print_row(reference, None)
         results = []
         for case in self.cases():
@@ -428,8 +440,8 @@ class Bench:
                 result.ratio_to_reference = round(
                     result.requests_per_s / reference.requests_per_s, 3
                 )
-            if reference.cpu_us and result.cpu_us:
-                result.cpu_ratio_to_reference = round(result.cpu_us / reference.cpu_us, 2)
+            if self.unit.cpu_us and result.cpu_us:
+                result.cpu_ratio_to_reference = round(result.cpu_us / self.unit.cpu_us, 2)
             print_row(result, reference)
             results.append(result)
         pids = [p.pid for p in shop.serving()]
@@ -442,8 +454,19 @@ class Bench:
             "available": True,
             "serving_pids": pids,
             "reference": reference.__dict__,
+            "unit": self.unit.__dict__,
             "cases": [r.__dict__ for r in results],
         }
+
+    def measure_reference(self, processes: int, duration: float) -> Result:
+        """Bare Klein "hello" in this many processes."""
+        child, base = self.reference(processes)
+        self.warm(base + "/")
+        name = "bare Klein hello" + (f", {processes} processes" if processes > 1 else "")
+        result = run_wrk(base, Case(name), duration, {}, child)
+        result.rss_mb = rss(child)
+        self.stop(child)
+        return result
 
     def cases(self) -> list[Case]:
         wanted = self.options.case
@@ -484,8 +507,21 @@ def _ms(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def targets(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, met or missed, for one run."""
+# the old backend (Express + Mongoose under Node, one process or PM2 x 2) in
+# bare-Klein units of CPU per request, measured side by side (issue 17)
+OLD_BACKEND = {
+    "GET /health": 2.1,
+    "GET /api": 2.1,
+    "GET /api/v1/products": 51.0,
+    "GET /api/v1/products/:id": 16.0,
+}
+# CPU per request in one process, production defaults, at most this many bare Kleins
+ONE_PROCESS = {"GET /health": 1.25, "GET /api": 1.4}
+
+
+def targets(run: dict[str, Any], single: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+    """The issue's targets, met or missed, for one run (``single``: the
+    one-process run of the same benchmark, for what a second worker adds)."""
     if not run["available"]:
         return []
     by = {c["case"]: c for c in run["cases"]}
@@ -494,20 +530,52 @@ def targets(run: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, value: Optional[float], goal: float, above: bool = True) -> None:
         if value is None:
             return
-        met = value >= goal if above else value < goal
+        met = value >= goal if above else value <= goal
         found.append({"target": name, "value": round(value, 3), "goal": goal, "met": met})
 
+    one_process = run.get("worker_count") == 1
     api = by.get("GET /api")
     if api:
-        add("GET /api vs bare Klein", api["ratio_to_reference"], 0.7)
+        add("GET /api req/s vs bare Klein", api["ratio_to_reference"], 0.7)
         for name in ("GET /api/v1/products", "GET /api/v1/products/:id"):
             if name in by and api["requests_per_s"]:
-                add(f"{name} vs GET /api", by[name]["requests_per_s"] / api["requests_per_s"], 0.5)
+                add(
+                    f"{name} req/s vs GET /api",
+                    by[name]["requests_per_s"] / api["requests_per_s"],
+                    0.5,
+                )
+    if one_process:
+        for name, goal in ONE_PROCESS.items():
+            if name in by:
+                add(
+                    f"{name} CPU per request, x bare Klein",
+                    by[name]["cpu_ratio_to_reference"],
+                    goal,
+                    False,
+                )
+    for name, goal in OLD_BACKEND.items():
+        if name in by:
+            add(
+                f"{name} CPU per request below the old backend's, x bare Klein",
+                by[name]["cpu_ratio_to_reference"],
+                goal,
+                above=False,
+            )
+    if not one_process and api and single is not None:
+        alone = {c["case"]: c for c in single.get("cases", [])}.get("GET /api")
+        if alone and alone["cpu_us"] and api["cpu_us"]:
+            add(
+                "GET /api CPU per request, x one process's",
+                api["cpu_us"] / alone["cpu_us"],
+                1.1,
+                above=False,
+            )
     mixed = by.get("mixed shop, 256 connections") or by.get("mixed shop, 64 connections")
     if mixed and mixed["rss_mb"]:
-        add("RSS MB per process after the mixed workload", max(mixed["rss_mb"]), 80, above=False)
+        workers = mixed["rss_mb"][1:] if len(mixed["rss_mb"]) > 1 else mixed["rss_mb"]
+        add("RSS MB per serving process after the mixed workload", max(workers), 80, above=False)
     bad = sum(c["non_2xx"] + sum(c["errors"].values()) for c in run["cases"])
-    add("errors and non-2xx answers in all cases", bad, 1, above=False)
+    add("errors and non-2xx answers in all cases", bad, 0, above=False)
     return found
 
 
@@ -520,23 +588,32 @@ def markdown(report: dict[str, Any]) -> str:
         f"`{report['command']}`",
         "",
         "| workers | case | conns | req/s | p50 ms | p99 ms | non-2xx | errors | RSS MB "
-        "| vs Klein |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| req/s vs Klein | CPU µs/req | CPU x Klein |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    targets_seen: list[str] = []
     for run in report["runs"]:
         if not run["available"]:
-            lines.append(f"| {run['workers']} | unavailable: {run['reason']} |||||||||")
+            lines.append(f"| {run['workers']} | unavailable: {run['reason']} |||||||||||")
             continue
-        for c in [run["reference"], *run["cases"]]:
+        unit = run.get("unit")
+        extra = [unit] if unit and unit["case"] != run["reference"]["case"] else []
+        for c in [*extra, run["reference"], *run["cases"]]:
             ratio = c["ratio_to_reference"]
             lines.append(
                 f"| {run['workers']} | {c['case']} | {c['connections']} | "
                 f"{c['requests_per_s']:.0f} | {_ms(c['p50_ms'])} | {_ms(c['p99_ms'])} | "
                 f"{c['non_2xx']} | {sum(c['errors'].values())} | "
                 f"{'/'.join(f'{m:.0f}' for m in c['rss_mb'])} | "
-                f"{'-' if ratio is None else f'{ratio:.0%}'} |"
+                f"{'-' if ratio is None else f'{ratio:.0%}'} | {_num(c.get('cpu_us'))} | "
+                f"{_num(c.get('cpu_ratio_to_reference'), 2)} |"
             )
-    return "\n".join(lines)
+        for t in run.get("targets", []):
+            targets_seen.append(
+                f"- {run['workers']} worker(s): {t['target']}: {t['value']:g} "
+                f"(goal {t['goal']:g}) {'met' if t['met'] else 'MISSED'}"
+            )
+    return "\n".join(lines + (["", *targets_seen] if targets_seen else []))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -603,7 +680,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"\n== workers={workers}")
             print_header()
             run = bench.run_workers(workers.strip())
-            run["targets"] = targets(run)
+            single = next((r for r in report["runs"] if r.get("worker_count") == 1), None)
+            run["targets"] = targets(run, single)
             for t in run["targets"]:
                 print(
                     f"target {t['target']}: {t['value']:g} (goal {t['goal']:g}) "
