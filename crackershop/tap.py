@@ -53,6 +53,9 @@ class Options(settings.Options):
 
 
 def makeService(options: Options) -> IService:
+    from crackershop.store.driver import serving_imports
+
+    serving_imports()
     from twisted.internet import reactor
 
     from crackershop.metrics import prepare

@@ -22,6 +22,9 @@ from typing import Any, Optional
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from crackershop.store.driver import serving_imports
+
+    serving_imports()
     from crackershop.children.childexec import set_parent_death_signal
     from crackershop.cluster.agent import Agent, check_parent, install_signals
     from crackershop.cluster.link import (
