@@ -35,11 +35,15 @@ ACCEPT_SLACK = 1
 MAX_DEFERRALS = 5
 # While draining, every response says Connection: close and ends its
 # connection. Closing an idle keep-alive connection races with a client that
-# is just reusing it (HTTP/1.1 cannot avoid that), so only connections idle
-# for DRAIN_IDLE since their last response are closed. A connection accepted
-# but not yet used will carry a request any moment: it is kept until
-# DRAIN_UNUSED of the grace period has passed.
-DRAIN_IDLE = 1.0
+# is just reusing it: its request is sent, the close arrives instead of the
+# answer, and the request is lost (HTTP/1.1 has no way to say "send no more"
+# on an idle connection). How long a client has been quiet says nothing
+# about when it sends next (a busy or slow client pauses for a second and
+# more), so no idle connection is closed early: each is left to its client,
+# which either closes it or sends one more request and is answered with
+# Connection: close. Only what is still open when DRAIN_UNUSED of the grace
+# period has passed is closed (a connection accepted but never used, or a
+# client that stays quiet that long).
 DRAIN_UNUSED = 0.8
 DRAIN_TICK = 0.1
 
@@ -185,12 +189,8 @@ class Connections:
     def _check(self) -> None:
         self._tick = None
         now = self.clock.seconds()
-        for channel in self.idle():
-            activity = self.open[channel]
-            if activity.used:
-                if now - activity.last_active >= DRAIN_IDLE:
-                    channel.loseConnection()
-            elif now >= self._unused_until:
+        if now >= self._unused_until:
+            for channel in self.idle():
                 channel.loseConnection()
         if not self.open:
             drained, self._drained = self._drained, []

@@ -17,7 +17,6 @@ from twisted.web.test.requesthelper import DummyRequest
 from crackershop.cluster import master
 from crackershop.cluster.board import AcceptBoard
 from crackershop.cluster.serving import (
-    DRAIN_IDLE,
     DRAIN_UNUSED,
     MAX_DEFERRALS,
     Activity,
@@ -83,8 +82,10 @@ def shop_site(clock: Clock, **limits: Any) -> ShopSite:
     return ShopSite(Hello(), 1000, timeout=60, reactor=clock, limits=ConnectionLimits(**limits))
 
 
-def test_drain_closes_idle_connections_and_finishes_busy_ones() -> None:
-    """Draining: idle connections close, unused ones later; busy ones get Connection: close."""
+def test_drain_leaves_idle_connections_to_their_clients_and_finishes_busy_ones() -> None:
+    """Draining: a quiet connection is never closed under a client about to reuse it
+    (its next request is answered with Connection: close); what is still idle at
+    DRAIN_UNUSED of the grace period is closed; busy ones get Connection: close."""
     clock = Clock()
     connections = Connections(clock)
     site = shop_site(clock)
@@ -99,11 +100,14 @@ def test_drain_closes_idle_connections_and_finishes_busy_ones() -> None:
     assert len(connections.open) == 4
     drained: list[Any] = []
     connections.drain(grace=5).addCallback(drained.append)
-    clock.advance(DRAIN_IDLE + 0.1)
+    clock.advance(2.0)  # quiet for two seconds: the client may be sending right now
+    assert not idle_transport.disconnecting
+    assert not unused_transport.disconnecting  # a request is surely on its way
+    idle.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # and it was
+    assert idle_transport.value().lower().count(b"connection: close") == 1
     assert idle_transport.disconnecting
     idle.connectionLost(None)
-    assert not unused_transport.disconnecting  # a request is surely on its way
-    clock.advance(5 * DRAIN_UNUSED)
+    clock.advance(5 * DRAIN_UNUSED - 2.0)
     assert unused_transport.disconnecting
     unused.connectionLost(None)
     assert not busy_transport.disconnecting
@@ -118,7 +122,7 @@ def test_drain_closes_idle_connections_and_finishes_busy_ones() -> None:
     late.connectionLost(None)
     clock.advance(1)
     assert drained == [None]
-    assert connections.served == 3
+    assert connections.served == 4
 
 
 def test_watching_keeps_the_sites_own_channel_and_limits() -> None:
