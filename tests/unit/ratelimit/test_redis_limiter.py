@@ -144,19 +144,3 @@ def test_parse_address(url: str, expected: tuple) -> None:
     """REDIS_URL forms: TCP with password and db, bare host, UNIX socket."""
     a = parse_address(url)
     assert (a.host, a.port, a.path, a.db, a.password) == expected
-
-
-def test_the_fallback_share_follows_the_worker_count() -> None:
-    """Told the cluster now runs 3 workers, a degraded limiter allows a third of each limit."""
-    from crackershop.ratelimit import Limiting
-
-    clock, redis, limiter = setup(share=1)
-    limiting = Limiting(limiter)
-    limiting.divide(3)
-    redis.down = True
-    pending = limiter.check("c", [POLICY], 1)
-    clock.advance(0.25)
-    assert result(pending).allowed
-    local = [result(limiter.check("c", [POLICY], 1)).allowed for _ in range(3)]
-    assert local == [True, False, False]  # 6 / 3 = 2 local requests
-    limiter.close()
