@@ -48,6 +48,10 @@ class MongoStore:
         await self.mongo.ping(schema=True)
 
     async def ensure_indexes(self) -> None:
+        """Create every collection and index that is missing, then let the
+        store be used (see Mongo.schema_ready); until then a request gets
+        503 "starting" (or "database unavailable" until the database has
+        answered)."""
         self.mongo.collections = None  # read afresh
         for repo in (
             self.settings,

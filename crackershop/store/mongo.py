@@ -92,6 +92,8 @@ class Mongo:
         # when an insert that creates its collection races with any
         # collection or index being created.
         self.schema_ready = False
+        # the schema set-up has had an answer from the database
+        self.answered = False
         # the collections known to exist, read once per schema check
         self.collections: Optional[set[str]] = None
 
@@ -104,7 +106,9 @@ class Mongo:
         """Run one driver call; DatabaseUnavailable if it fails or is late.
         Before the schema is in place only ``schema`` calls run."""
         if not (self.schema_ready or schema):
-            raise DatabaseStarting()
+            # setting up once the database has answered; until then it is
+            # as good as unavailable (it may refuse us, or not be there)
+            raise DatabaseStarting() if self.answered else DatabaseUnavailable()
         d: Deferred[T] = ensureDeferred(_awaited(call))
         d.addTimeout(self.timeout, self.clock)
         recorded = metrics()
@@ -135,6 +139,7 @@ class Mongo:
         if self.collections is None:
             names = await self.run(lambda: self.db.collection_names(), schema=True)
             self.collections = set(names)
+            self.answered = True
         return self.collections
 
     async def ping(self, schema: bool = False) -> None:

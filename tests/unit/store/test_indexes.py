@@ -79,11 +79,18 @@ def test_a_database_already_set_up_is_left_alone() -> None:
 
 
 def test_the_store_refuses_work_until_its_schema_is_in_place() -> None:
-    """Before the schema is in place a store call is a 503 "starting"; the
-    schema's own calls run."""
-    from crackershop.errors import DatabaseStarting
+    """Before the schema is in place a store call is a 503: "database
+    unavailable" until the database has answered, "starting" after; the
+    schema's own calls run, and once it is in place everything does."""
+    from crackershop.errors import DatabaseStarting, DatabaseUnavailable
+    from crackershop.store.database import MongoStore
 
-    mongo = Mongo(Recording(set()), Clock(), 5.0)
+    store = MongoStore(Recording(set()), Clock(), 5.0)
     failed: list[Any] = []
-    ensureDeferred(mongo.ping()).addErrback(failed.append)
-    assert failed and failed[0].check(DatabaseStarting)
+    ensureDeferred(store.ping()).addErrback(failed.append)
+    assert failed[0].check(DatabaseUnavailable) and not failed[0].check(DatabaseStarting)
+    ensureDeferred(store.mongo.existing_collections())
+    ensureDeferred(store.ping()).addErrback(failed.append)
+    assert failed[1].check(DatabaseStarting)
+    ensureDeferred(store.ensure_indexes())
+    assert store.mongo.schema_ready
