@@ -1,5 +1,5 @@
 """A helper server run as a child process of crackershop (the embedded
-database, a private Redis).
+database).
 
 - Started with ``reactor.spawnProcess`` behind :mod:`crackershop.children.childexec`,
   so it gets SIGTERM when the server dies, however the server dies.
