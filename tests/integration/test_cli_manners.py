@@ -111,8 +111,9 @@ def test_max_memory_below_an_idle_worker_is_refused(tmp_path: Path, secantus: Se
     assert server.proc.wait(90) == 1
     server.stop()
     output = server.output()
-    lines = [x for x in output.splitlines() if "crackershop: MAX_MEMORY" in x]
+    lines = [x for x in output.splitlines() if "MAX_MEMORY (10 MB)" in x]
     assert len(lines) == 1 and "is below what a worker needs when idle" in lines[0], output
+    assert "#critical]" in lines[0], output
     assert "recycling" not in output
 
 
