@@ -102,12 +102,20 @@ def worker_command(argv: Sequence[str]) -> int:
     return worker_main(argv)
 
 
+def database_command(argv: Sequence[str]) -> int:
+    """Private: the embedded database's own process, in the single-file build."""
+    from crackershop.children.secantusd import main as database_main
+
+    return database_main(argv)
+
+
 # The server's own commands; the others operate it (crackershop.ops.commands).
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "serve": serve,
     "twistd": twistd_command,
     "_worker": worker_command,
     "_exec": exec_command,
+    "_database": database_command,
 }
 
 

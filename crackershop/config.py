@@ -388,7 +388,7 @@ class Config:
     )
     run_dir: str = setting(
         "RUN_DIR",
-        "directory for run-time files (the private Redis socket)",
+        "directory for run-time files (the control socket)",
         parse_str,
         "./run",
     )

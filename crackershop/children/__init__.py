@@ -1,5 +1,5 @@
 """Helper servers run as child processes of crackershop: the embedded
-database and the private Redis. Each is a Service, ready when it answers
+database (today the only one). Each is a Service, ready when it answers
 its protocol (:mod:`~crackershop.children.probe`), and dies with its parent
 (:mod:`~crackershop.children.childexec`).
 """

@@ -1,5 +1,5 @@
 """A helper server run as a child process of crackershop (the embedded
-database, a private Redis).
+database).
 
 - Started with ``reactor.spawnProcess`` behind :mod:`crackershop.children.childexec`,
   so it gets SIGTERM when the server dies, however the server dies.
@@ -282,8 +282,11 @@ class ChildService(Service):
         waiting, self._waiting = self._waiting, []
         for d in waiting:
             d.errback(self.unavailable(message))
-        if not waiting:
-            # (not "message": twisted.logger reserves that key for legacy events)
+        if not waiting and self._ready_once:
+            # Nobody will ask: say it here. (A first start's failure is given
+            # to whoever waits for the child, which the server always does,
+            # and said once, there.) Not "message": twisted.logger reserves
+            # that key for legacy events.
             log.error("{reason}", reason=message)
 
     # -- exits and restarts

@@ -5,7 +5,7 @@ frozen binary's ``crackershop _exec ...``) asks Linux for a parent-death
 signal (``prctl(PR_SET_PDEATHSIG, SIGTERM)``), makes sure the parent has not
 already died, and then becomes the program (``execv``): the signal survives
 the exec, so when the server dies, even by SIGKILL, its embedded database
-and private Redis get SIGTERM and shut down cleanly. Twisted's
+gets SIGTERM and shuts down cleanly. Twisted's
 ``spawnProcess`` has no hook to run code between fork and exec; this small
 step in front of the program is that hook. Elsewhere than Linux it only
 execs; the pid file check at the next start (:mod:`crackershop.children.child`) is

@@ -1,5 +1,7 @@
 """The embedded default database: SecantusDB's ``secantusd-py`` as a child
-process, for a server started with no MONGO_URI.
+process, for a server started with no MONGO_URI (in the single-file binary,
+the binary's own private ``_database`` sub-command, which runs the same
+server: :mod:`crackershop.children.secantusd`).
 
 It is started with ``reactor.spawnProcess`` (never imported: it is GPL and
 runs in its own process), listens on 127.0.0.1 only, keeps its files in the
@@ -34,12 +36,33 @@ class EmbeddedUnavailable(ChildUnavailable):
     """The embedded database could not be found or started."""
 
 
-def find_secantusd() -> Optional[str]:
-    """``secantusd-py`` beside this interpreter (a virtualenv), else on PATH."""
+NOT_INSTALLED = (
+    "the embedded database is not installed: install crackershop[embedded] "
+    "(the secantusdb package) or put secantusd-py on the PATH, or set MONGO_URI"
+)
+
+
+def carries_database() -> bool:
+    """Whether this is a single-file build that carries SecantusDB (found,
+    not imported: only the ``_database`` sub-command's process imports it)."""
+    if not getattr(sys, "frozen", False):
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("secantus") is not None
+
+
+def find_secantusd() -> Optional[list[str]]:
+    """The command that runs the embedded database: the single-file binary's
+    own ``_database``, else ``secantusd-py`` beside this interpreter (a
+    virtualenv), else on the PATH; None if there is none."""
+    if carries_database():
+        return [sys.executable, "_database"]
     beside = Path(sys.executable).parent / "secantusd-py"
     if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which("secantusd-py")
+        return [str(beside)]
+    found = shutil.which("secantusd-py")
+    return [found] if found else None
 
 
 def uri_file(data_dir: Path) -> Path:
@@ -69,7 +92,7 @@ class EmbeddedMongo(ChildService):
         data_dir: str,
         executable: Optional[str] = None,
         port: int = 0,
-        find: Callable[[], Optional[str]] = find_secantusd,
+        find: Callable[[], Optional[list[str]]] = find_secantusd,
         processes: Optional[Processes] = None,
         pick_port: Callable[[], int] = free_port,
         ping: Callable[..., Deferred[None]] = mongo_ping,
@@ -100,12 +123,9 @@ class EmbeddedMongo(ChildService):
         return uri_file(self.data_dir)
 
     def command(self) -> list[str]:
-        executable = self.executable or self.find()
-        if executable is None:
-            raise EmbeddedUnavailable(
-                "the embedded database is not installed: install crackershop[embedded] "
-                "(the secantusdb package) or put secantusd-py on the PATH, or set MONGO_URI"
-            )
+        program = [self.executable] if self.executable else self.find()
+        if program is None:
+            raise EmbeddedUnavailable(NOT_INSTALLED)
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -118,7 +138,7 @@ class EmbeddedMongo(ChildService):
         log.info("starting the embedded database in {path}", path=str(self.data_dir))
         # The same command line every time: readiness is a ping, whatever it logs.
         return [
-            executable,
+            *program,
             "--host",
             HOST,
             "--port",

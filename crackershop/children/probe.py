@@ -1,5 +1,5 @@
 """Whether a child service answers its protocol: a MongoDB ``ping`` command
-or a Redis ``PING``, each over a fresh connection with a deadline.
+over a fresh connection with a deadline.
 
 A child is ready when it answers, not when its log says something: a log
 line depends on the child's version and log level, an answer does not.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ClientEndpoint, UNIXClientEndpoint, connectProtocol
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
@@ -104,21 +104,3 @@ def mongo_ping(reactor: Any, host: str, port: int, timeout: float = 2.0) -> Defe
     """Fires if the MongoDB server at host:port answers ``ping``."""
     endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
     return exchange(reactor, endpoint, _mongo_request(), _mongo_complete, timeout)
-
-
-# -- Redis: PING, the reply must be +PONG
-
-
-def _redis_complete(buffer: bytes) -> bool:
-    if b"\r\n" not in buffer:
-        return False
-    line = buffer.split(b"\r\n", 1)[0]
-    if line == b"+PONG":
-        return True
-    raise NoAnswer(f"unexpected reply to PING: {line[:80]!r}")
-
-
-def redis_ping(reactor: Any, path: str, timeout: float = 2.0) -> Deferred[None]:
-    """Fires if the Redis server on the UNIX socket ``path`` answers ``PING``."""
-    endpoint = UNIXClientEndpoint(reactor, path, timeout=timeout)
-    return exchange(reactor, endpoint, b"PING\r\n", _redis_complete, timeout)

@@ -2,7 +2,9 @@
 
 A worker inherits four extra file descriptors: the shared listening socket,
 a pipe it writes messages to the master on, a pipe it reads the master's
-messages from, and the accept board (:mod:`crackershop.cluster.board`).
+messages from, and the accept board (:mod:`crackershop.cluster.board`); and,
+with rate limits on, a fifth: the memory of the rate-limit buckets the
+workers share (:mod:`crackershop.ratelimit.shared`).
 Messages are JSON objects, one per line, with a ``t`` field:
 
 worker -> master: ``ready``, ``hb`` (heartbeat with stats), ``fatal`` (why
@@ -26,11 +28,13 @@ LISTEN_FD = 3
 TO_MASTER_FD = 4
 FROM_MASTER_FD = 5
 BOARD_FD = 6
+RATE_TABLE_FD = 7
 
 CONFIG_ENV = "CRACKERSHOP_WORKER_CONFIG"
 WORKER_ID_ENV = "CRACKERSHOP_WORKER_ID"
 MASTER_PID_ENV = "CRACKERSHOP_MASTER_PID"
 FAMILY_ENV = "CRACKERSHOP_LISTEN_FAMILY"
+RATE_TABLE_ENV = "CRACKERSHOP_RATE_TABLE_FD"
 
 MAX_LINE = 1024 * 1024
 

@@ -1,16 +1,15 @@
-"""The master process: owns the listening socket, runs the helpers its
-workers share (the embedded database, the private Redis), answers the
-control socket, writes the cluster's log file, and supervises the worker
-processes. It never serves HTTP itself.
+"""The master process: owns the listening socket, runs what its workers
+share (the embedded database, the memory of the rate-limit buckets),
+answers the control socket, writes the cluster's log file, and supervises
+the worker processes. It never serves HTTP itself.
 
 Its service tree (:func:`master_service`) starts in this order and stops in
-the reverse one, so the workers drain first, while the database, Redis and
-the socket are still there::
+the reverse one, so the workers drain first, while the database and the
+socket are still there::
 
     Root (the log file, the exit status)
-      Master (the shared socket, the control socket's answers)
+      Master (the shared socket, the rate-limit table, the control socket's answers)
       [EmbeddedMongo]           no MONGO_URI
-      [EmbeddedRedis]           rate limits on, no Redis configured
       ControlService            RUN_DIR/crackershop.sock
       [redirect listener]       TLS with HTTP_REDIRECT_PORT
       SignalService             TERM/INT, HUP, TTIN, TTOU, USR1
@@ -41,6 +40,8 @@ from crackershop.cluster.link import (
     FROM_MASTER_FD,
     LISTEN_FD,
     MASTER_PID_ENV,
+    RATE_TABLE_ENV,
+    RATE_TABLE_FD,
     TO_MASTER_FD,
     WORKER_ID_ENV,
     config_to_env,
@@ -88,10 +89,6 @@ def rss(pid: int) -> Optional[int]:
         return None
 
 
-def needs_private_redis(config: Config) -> bool:
-    return config.rate_limit_enabled and not (config.redis_url or config.redis_host)
-
-
 def master_service(
     reactor: Any, config: Config, listen: Callable[[str, int], socket.socket] = bind
 ) -> Root:
@@ -118,11 +115,6 @@ def master_service(
 
         master.embedded = EmbeddedMongo(reactor, config.data_dir)
         master.embedded.setServiceParent(root)
-    if needs_private_redis(config):
-        from crackershop.children.embedded_redis import EmbeddedRedis
-
-        master.redis = EmbeddedRedis(reactor, config.run_dir)
-        master.redis.setServiceParent(root)
     from crackershop.ops.control import ControlService
 
     ControlService(reactor, config.run_dir, master, root.fail).setServiceParent(root)
@@ -154,8 +146,11 @@ def master_service(
 
 
 class Master(Service):
-    """The master's own part: the shared socket (closed last), the workers'
-    command line and configuration, and its answers on the control socket."""
+    """The master's own part: the shared socket (closed last), the memory of
+    the rate-limit buckets its workers share (with rate limits on; with
+    REDIS_URL it holds their limits while Redis does not answer), the
+    workers' command line and configuration, and its answers on the control
+    socket."""
 
     def __init__(
         self, reactor: Any, config: Config, sock: socket.socket, fail: Callable[[str], None]
@@ -169,12 +164,15 @@ class Master(Service):
         self.address: tuple[str, int] = (host, port)
         self.fail = fail
         self.embedded: Any = None
-        self.redis: Any = None
         self.reloader: Any = None
-        # what the workers connect to, known once the helpers are ready
+        # what the workers connect to, known once the database is ready
         self.uri = config.mongo_uri
-        self.redis_url = ""
         self.board = AcceptBoard.create()
+        self.rate_table: Any = None
+        if config.rate_limit_enabled:
+            from crackershop.ratelimit.shared import BucketTable
+
+            self.rate_table = BucketTable.create()
         self.supervisor = Supervisor(
             reactor,
             self._spawn,
@@ -204,24 +202,23 @@ class Master(Service):
         super().stopService()
         with contextlib.suppress(OSError):
             self.socket.close()
+        if self.rate_table is not None:
+            self.rate_table.close()
+            self.rate_table = None
         log.info("master stopped")
 
     # -- the workers
 
     def helpers_ready(self) -> Deferred[None]:
-        """Fires once the database (and the private Redis) answer."""
+        """Fires once the database answers."""
         database: Deferred[Any] = (
             self.embedded.whenReady() if self.embedded is not None else succeed(self.uri)
         )
 
-        def redis(uri: str) -> Any:
+        def ready(uri: str) -> None:
             self.uri = uri
-            return self.redis.whenReady() if self.redis is not None else ""
 
-        def ready(url: str) -> None:
-            self.redis_url = url
-
-        return database.addCallback(redis).addCallback(ready)
+        return database.addCallback(ready)
 
     def _spawn(self, worker: Worker, protocol: Any) -> Any:
         executable, argv = worker_command()
@@ -234,28 +231,28 @@ class Master(Service):
                 FAMILY_ENV: str(int(self.socket.family)),
             }
         )
+        fds = {
+            1: 1,
+            2: 2,
+            LISTEN_FD: self.socket.fileno(),
+            TO_MASTER_FD: "r",
+            FROM_MASTER_FD: "w",
+            BOARD_FD: self.board.fd,
+        }
+        if self.rate_table is not None:
+            env[RATE_TABLE_ENV] = str(RATE_TABLE_FD)
+            fds[RATE_TABLE_FD] = self.rate_table.fd
         return self.reactor.spawnProcess(
             protocol,
             executable,
             [*argv, "--worker-id", str(worker.id)],
             env=env,
-            childFDs={
-                1: 1,
-                2: 2,
-                LISTEN_FD: self.socket.fileno(),
-                TO_MASTER_FD: "r",
-                FROM_MASTER_FD: "w",
-                BOARD_FD: self.board.fd,
-            },
+            childFDs=fds,
         )
 
     def worker_config(self) -> Config:
         """The master's effective configuration for a worker: the database
-        and Redis it started, and no clustering of its own."""
-        if self.redis_url:
-            return replace(
-                self.config, mongo_uri=self.uri, redis_url=self.redis_url, workers=0, reload=False
-            )
+        it started, and no clustering of its own."""
         return replace(self.config, mongo_uri=self.uri, workers=0, reload=False)
 
     def rolling_restart(self) -> None:
@@ -270,7 +267,7 @@ class Master(Service):
         from crackershop.ops.control import server_summary
 
         summary = server_summary(
-            self.config, "cluster", self.address[0], self.address[1], self.redis_url
+            self.config, "cluster", self.address[0], self.address[1], self.config.redis_url
         )
         if self.embedded is not None and self.uri:
             summary["database"] = mask_uri(self.uri) + " (embedded)"
@@ -279,9 +276,7 @@ class Master(Service):
             row.update(self._figures(row.get("pid")))
         self._figures.forget({r["pid"] for r in rows if r.get("pid")})
         summary["workers"] = rows
-        summary["children"] = [
-            child.describe() for child in (self.embedded, self.redis) if child is not None
-        ]
+        summary["children"] = [self.embedded.describe()] if self.embedded is not None else []
         if self.reloader is not None:
             summary["reload"] = self.reloader.describe()
         return summary

@@ -98,10 +98,7 @@ def worker_service(reactor: Any, config: Any, agent: Any) -> Any:
             where = mask_uri(config.mongo_uri)
             raise RuntimeError(f"the database at {where} does not answer: {e}") from e
         await process.database.schema_ready()
-        limiting = make_limiting(reactor, config)
-        # While Redis is away, each worker allows its share of every limit.
-        limiting.divide(agent.workers)
-        agent.on_workers = limiting.divide
+        limiting = make_limiting(reactor, config, rate_table())
         return agent.watch(make_site(reactor, config, store, limiting))
 
     process = serving(
@@ -115,6 +112,18 @@ def worker_service(reactor: Any, config: Any, agent: Any) -> Any:
     )
     agent.listener = process.listener
     return root
+
+
+def rate_table() -> Any:
+    """The rate-limit buckets the master shares with its workers, if it does."""
+    from crackershop.cluster.link import RATE_TABLE_ENV
+
+    fd = os.environ.get(RATE_TABLE_ENV)
+    if not fd:
+        return None
+    from crackershop.ratelimit.shared import BucketTable
+
+    return BucketTable(int(fd))
 
 
 if __name__ == "__main__":

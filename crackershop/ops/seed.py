@@ -224,14 +224,14 @@ def database(config: Config) -> Iterator[Any]:
             yield client[config.mongo_db]
             client.close()
             return
-    executable = find_secantusd()
-    if executable is None:
+    program = find_secantusd()
+    if program is None:
         raise SystemExit("crackershop: the embedded database is not installed; set MONGO_URI")
     Path(config.data_dir).mkdir(parents=True, exist_ok=True)
     port = free_port()
     child = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
         [
-            executable,
+            *program,
             "--host",
             "127.0.0.1",
             "--port",

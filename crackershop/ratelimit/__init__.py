@@ -1,8 +1,11 @@
 """Rate limits per client IP: which limiter a process uses, built from config.
 
-- ``REDIS_URL`` (or ``REDIS_HOST``) set: the shared Redis limiter, falling back
-  to this process's share of each limit while Redis does not answer.
-- No Redis and a single process: the in-process limiter.
+- ``REDIS_URL`` (or ``REDIS_HOST``) set: buckets in Redis, shared by every
+  server using it, leased in small batches (:mod:`.redis`); while Redis does
+  not answer, this server's own buckets stand in.
+- No Redis, a cluster's worker: the buckets the server's workers share in
+  memory (:mod:`.shared`).
+- No Redis, a single process: the buckets in this process (:mod:`.memory`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, Callable, Optional
 import attr
 from twisted.logger import Logger
 
-from crackershop.config import Config, mask_uri, worker_count
+from crackershop.config import Config, mask_uri
 from crackershop.ratelimit.clientip import ClientAddress
 from crackershop.ratelimit.guard import Policies, RateLimitGuard
 from crackershop.ratelimit.interfaces import IRateLimiter, Policy
@@ -27,14 +30,6 @@ class Limiting:
     limiter: Optional[IRateLimiter]
     guards: Sequence[Any] = ()
     readiness: Sequence[Callable[[], Any]] = ()
-
-    def divide(self, parts: int) -> None:
-        """While Redis does not answer, this process allows 1/``parts`` of
-        every limit (a cluster worker is told how many workers there are)."""
-        from crackershop.ratelimit.redis import RedisLimiter
-
-        if isinstance(self.limiter, RedisLimiter):
-            self.limiter.share = max(1, parts)
 
 
 def policies(config: Config) -> Policies:
@@ -54,14 +49,26 @@ def redis_url(config: Config) -> str:
     return ""
 
 
-def make_limiting(reactor: Any, config: Config) -> Limiting:
+def make_limiting(reactor: Any, config: Config, table: Any = None) -> Limiting:
+    """The limiter of one serving process. ``table``: the
+    :class:`~crackershop.ratelimit.shared.BucketTable` a cluster's workers
+    share (None in a single process)."""
     if not config.rate_limit_enabled:
         log.warn("rate limits are off (RATE_LIMIT_ENABLED=false)")
         return Limiting(None)
-    url = redis_url(config)
-    fallback = MemoryLimiter(reactor)
+    rules = policies(config)
+    local: Any
+    if table is not None:
+        from crackershop.ratelimit.shared import SharedLimiter
+
+        local = SharedLimiter(reactor, table, rules.names)
+        where = "in memory shared by this server's workers"
+    else:
+        local = MemoryLimiter(reactor)
+        where = "in this process"
     limiter: IRateLimiter
     readiness: list[Callable[[], Any]] = []
+    url = redis_url(config)
     if url:
         from crackershop.ratelimit.redis import RedisLimiter, connect, parse_address
 
@@ -69,15 +76,14 @@ def make_limiting(reactor: Any, config: Config) -> Limiting:
         limiter = RedisLimiter(
             reactor,
             connect(address, config.redis_timeout),
-            fallback,
-            share=worker_count(config),
+            local,
             timeout=config.redis_timeout,
             describe=address.describe(),
         )
         readiness.append(limiter.readiness)
         log.info("rate limits shared in Redis at {url}", url=mask_uri(url))
     else:
-        limiter = fallback
-        log.info("rate limits kept in this process (no REDIS_URL)")
-    guard = RateLimitGuard(limiter, policies(config), ClientAddress(config.trusted_proxies))
+        limiter = local
+        log.info("rate limits kept {where} (no REDIS_URL)", where=where)
+    guard = RateLimitGuard(limiter, rules, ClientAddress(config.trusted_proxies))
     return Limiting(limiter, [guard], readiness)

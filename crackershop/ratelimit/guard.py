@@ -52,6 +52,10 @@ class Policies:
         """The policy of a limiter named in ``Route.limiters``."""
         return {"global": self.every, "writes": self.writes, "auth": self.auth}[name]
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.every.name, self.writes.name, self.auth.name)
+
 
 def seconds(micros: int) -> int:
     return math.ceil(micros / MICROS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -29,12 +28,6 @@ class Policy:
         window = round(self.window * MICROS)  # whole microseconds, free of float noise
         return max(1, -(-window // self.limit))
 
-    def share(self, parts: int) -> Policy:
-        """This policy divided among ``parts`` processes (each gets its share)."""
-        if parts <= 1:
-            return self
-        return Policy(self.name, max(1, math.ceil(self.limit / parts)), self.window)
-
 
 @attr.s(auto_attribs=True, frozen=True)
 class Bucket:
@@ -49,7 +42,9 @@ class Bucket:
 @attr.s(auto_attribs=True, frozen=True)
 class Outcome:
     """A check of several buckets at once: allowed only if every bucket had a
-    token, and then one was taken from each (a denied check takes nothing)."""
+    token, and then one was taken from each (a denied check takes nothing).
+    ``shared``: counted in Redis, for every server using it (not only this
+    server's own buckets)."""
 
     allowed: bool
     buckets: Sequence[Bucket]

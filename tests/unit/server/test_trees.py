@@ -83,7 +83,6 @@ def test_a_master_stops_its_supervisor_first(tmp_path: Path) -> None:
     assert names(tree) == [
         "Master",
         "EmbeddedMongo",
-        "EmbeddedRedis",
         "ControlService",
         "SignalService",
         "SupervisorService",
