@@ -8,7 +8,7 @@ clustering) and runs every case for a bounded time. It prints a table and
 writes the same figures as JSON.
 
 Beside req/s, each case has its CPU time per request (user + system of
-every server-side process: the master, the workers, a private Redis,
+every server-side process: the master, the workers, any helper process,
 divided by the requests answered) and that in units of bare Klein's in one
 process; the targets printed after each run compare those with what the
 old backend (Express + Mongoose under Node, one process or PM2 x 2) costs
@@ -151,7 +151,7 @@ class Child:
         return found
 
     def family(self) -> list[psutil.Process]:
-        """This process and every descendant (workers, a private Redis)."""
+        """This process and every descendant (workers, helper processes)."""
         try:
             me = psutil.Process(self.proc.pid)
             return [me, *me.children(recursive=True)]
