@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
@@ -78,9 +78,6 @@ class Agent(Service):
         self._channel_closed: list[Deferred[None]] = []
         self._heartbeat = LoopingCall(self._beat)
         self._heartbeat.clock = reactor
-        # How many workers the cluster runs, as the master last said.
-        self.workers = 1
-        self.on_workers: Callable[[int], None] = lambda count: None
 
     def open_channel(self) -> None:
         from twisted.internet.stdio import StandardIO
@@ -153,11 +150,6 @@ class Agent(Service):
         kind = message.get("t")
         if kind == "drain":
             self.drain()
-        elif kind == "workers":
-            count = message.get("n")
-            if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
-                self.workers = count
-                self.on_workers(count)
 
     def orphaned(self, why: str) -> None:
         if not self._draining and not self._stopping:

@@ -205,7 +205,6 @@ class Supervisor:
             loop.clock = self.clock
             loop.start(interval, now=False)
             self._checks.append(loop)
-        self._announce()
         waiting = [s.worker.when_ready() for s in self.slots if s.worker is not None]
         d: Deferred[None] = DeferredList(
             waiting, fireOnOneErrback=True, consumeErrors=True
@@ -294,7 +293,6 @@ class Supervisor:
             for worker in (slot.pending, slot.worker):
                 if worker is not None and worker.alive:
                     self.drain(worker)
-        self._announce()
 
     def add_worker(self) -> None:
         self.scale(len(self.slots) + 1)
@@ -357,7 +355,6 @@ class Supervisor:
         self.not_accepting(worker.id)
         self.workers[worker.id] = worker
         worker.transport = self.spawn(worker, WorkerProcess(self, worker))
-        self._send(worker, self._count_message())
         log.info(
             "started worker {id} (pid {pid}) in slot {slot}",
             id=worker.id,
@@ -394,17 +391,6 @@ class Supervisor:
         if worker.transport is not None:
             with contextlib.suppress(error.ProcessExitedAlready, OSError):
                 worker.transport.signalProcess("KILL")
-
-    def _count_message(self) -> dict[str, Any]:
-        return {"t": "workers", "n": max(1, len(self.slots))}
-
-    def _announce(self) -> None:
-        """Tell every worker how many workers the cluster runs (each divides
-        its fallback rate limits by it)."""
-        message = self._count_message()
-        for worker in self.workers.values():
-            if worker.state != DRAINING:
-                self._send(worker, message)
 
     def _send(self, worker: Worker, message: dict[str, Any]) -> None:
         if worker.transport is not None:
@@ -538,8 +524,6 @@ class Supervisor:
             )
             if not self.slots:
                 self._fatal("every worker crashed repeatedly; see the log above")
-            else:
-                self._announce()
             return
         delay = self.policy.backoff(slot.quick_crashes)
         log.error(

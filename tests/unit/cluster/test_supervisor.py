@@ -335,17 +335,3 @@ def test_status_shows_a_backing_off_slot() -> None:
     cluster.exit(2, signal=9)  # quick crash 2: waits
     rows = cluster.supervisor.status()
     assert [(r["state"], r["pid"], r["restarts"]) for r in rows] == [("backing-off", None, 2)]
-
-
-def test_workers_are_told_how_many_workers_there_are() -> None:
-    """Each worker learns the worker count when it starts and whenever scale changes it."""
-    cluster = started(2)
-    counts = {1: 2, 2: 2}
-    for worker_id, count in counts.items():
-        assert cluster.processes[worker_id].sent[-1] == {"t": "workers", "n": count}
-    cluster.supervisor.scale(3)
-    assert [cluster.processes[i].sent[-1] for i in (1, 2, 3)] == [{"t": "workers", "n": 3}] * 3
-    cluster.ready(3)
-    cluster.supervisor.scale(1)
-    assert cluster.processes[1].sent[-1] == {"t": "workers", "n": 1}
-    assert all(cluster.drained(i) for i in (2, 3))
