@@ -29,7 +29,7 @@ Money = float
 
 
 class Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def id_field(description: str = "The document's id") -> Any:
