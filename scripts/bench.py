@@ -55,7 +55,7 @@ class Case:
     path: str = "/"
     connections: int = 64
     script: Optional[str] = None
-    server: str = "shop"  # which server answers: shop, nolimit or reference
+    server: str = "shop"  # which server answers: shop, nolimit, redis or reference
 
 
 @dataclass
@@ -79,6 +79,7 @@ CASES = [
     Case("GET /health", "/health"),
     Case("GET /api", "/api"),
     Case("GET /api (rate limits off)", "/api", server="nolimit"),
+    Case("GET /api (rate limits in Redis)", "/api", server="redis"),
     Case("GET /api/v1/products", "/api/v1/products?page=1&limit=10"),
     Case("GET /api/v1/products?limit=100", "/api/v1/products?limit=100"),
     Case("GET /api/v1/products/:id", "/", script="products.lua"),
@@ -128,6 +129,9 @@ class Child:
         self.proc = subprocess.Popen(
             args, env=env, cwd=cwd, stdout=self._out, stderr=subprocess.STDOUT
         )
+        # processes outside this one's family that serve with it (a
+        # redis-server): their CPU counts as the server's
+        self.companions: list[Child] = []
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -151,12 +155,16 @@ class Child:
         return found
 
     def family(self) -> list[psutil.Process]:
-        """This process and every descendant (workers, helper processes)."""
+        """This process and every descendant (workers, helper processes),
+        and its companions'."""
         try:
             me = psutil.Process(self.proc.pid)
-            return [me, *me.children(recursive=True)]
+            found = [me, *me.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return []
+            found = []
+        for companion in self.companions:
+            found.extend(companion.family())
+        return found
 
     def cpu(self) -> dict[int, float]:
         """CPU seconds (user + system) so far of each process of the family, by pid."""
@@ -176,6 +184,15 @@ class Child:
                 self.proc.kill()
                 self.proc.wait(10)
         self._out.close()
+
+
+def redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def wait_for(url: str, child: Child, timeout: float = 90.0) -> bool:
@@ -400,6 +417,33 @@ class Bench:
             return None, last[0]
         return child, base
 
+    def shop_with_redis(self, workers: str) -> tuple[Optional[Child], str]:
+        """The shop with ``REDIS_URL`` naming a redis-server of its own (the
+        several-servers limiter: leased tokens), that server's CPU counted."""
+        found = shutil.which("redis-server")
+        if found is None:
+            return None, "redis-server is not installed (apt-get install redis-server)"
+        port = free_port()
+        redis = self.start(
+            f"redis-{workers}",
+            [found, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            {},
+        )
+        deadline = time.monotonic() + 30
+        while not redis_answers(port):
+            if redis.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop(redis)
+                return None, "redis-server did not start"
+            time.sleep(0.05)
+        child, base = self.shop(
+            f"redis-shop-{workers}", workers, {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        )
+        if child is None:
+            self.stop(redis)
+            return None, base
+        child.companions.append(redis)
+        return child, base
+
     def reference(self, workers: int) -> tuple[Child, str]:
         port = free_port()
         script = str(ROOT / "scripts" / "klein_hello.py")
@@ -417,6 +461,9 @@ class Bench:
         nolimit, nolimit_base = self.shop(
             f"nolimit-{workers}", workers, {"RATE_LIMIT_ENABLED": "false"}
         )
+        servers = {"shop": (shop, base), "nolimit": (nolimit, nolimit_base)}
+        if any(case.server == "redis" for case in self.cases()):
+            servers["redis"] = self.shop_with_redis(workers)
         env = self.customer(base)
         duration = self.options.duration
         if self.unit is None and count > 1:
@@ -430,8 +477,9 @@ class Bench:
         print_row(reference, None)
         results = []
         for case in self.cases():
-            server, url = (nolimit, nolimit_base) if case.server == "nolimit" else (shop, base)
+            server, url = servers[case.server]
             if server is None:
+                print(f"{case.name}: not measured ({url})")
                 continue
             self.warm(url + case.path if not case.script else url + "/api")
             result = run_wrk(url, case, duration, env, server)
@@ -445,9 +493,11 @@ class Bench:
             print_row(result, reference)
             results.append(result)
         pids = [p.pid for p in shop.serving()]
-        for child in (shop, nolimit):
+        for child, _ in servers.values():
             if child is not None:
                 self.stop(child)
+                for companion in child.companions:
+                    self.stop(companion)
         return {
             "workers": workers,
             "worker_count": count,
