@@ -9,6 +9,7 @@ from bson import ObjectId
 from crackershop.app.models import ProductBody, ProductUpdateBody
 from crackershop.app.notify import Notifier
 from crackershop.app.queries import flag, page_args, price_arg, search_text
+from crackershop.app.rendered import Rendered
 from crackershop.app.responses import Empty, Paginated, Product, Success
 from crackershop.app.routing import Call, Reply, Route, ok, paginated, parse_object_id
 from crackershop.app.uploads import Uploads, ref
@@ -44,6 +45,9 @@ class ProductHandlers:
         self.uploads = uploads
         # customers read through the catalogue (cached); admins read the store
         self.catalogue = catalogue
+        # customers' list pages and product pages, encoded once per
+        # catalogue fetch
+        self.rendered = Rendered()
 
     def routes(self) -> list[Route]:
         p = "/api/v1/products"
@@ -117,14 +121,9 @@ class ProductHandlers:
             ),
         ]
 
-    async def _with_categories(
-        self, docs: list[Document], cached: bool = False
-    ) -> list[dict[str, Any]]:
-        ids = list({d["category"] for d in docs if isinstance(d.get("category"), ObjectId)})
-        if cached:
-            found = await self.catalogue.categories_by_ids(ids)
-        else:
-            found = await self.store.categories.by_ids(ids)
+    async def _with_categories(self, docs: list[Document]) -> list[dict[str, Any]]:
+        """Admins' view: the categories read from the store itself."""
+        found = await self.store.categories.by_ids(_category_ids(docs))
         by_id = {c["_id"]: c for c in found}
         return [public_product(d, by_id) for d in docs]
 
@@ -161,10 +160,20 @@ class ProductHandlers:
     async def _page(self, call: Call, query: ProductQuery) -> Reply:
         if call.is_admin:
             page = await self.store.products.list(query)
-        else:
-            page = await self.catalogue.products(query)
-        items = await self._with_categories(page.items, cached=not call.is_admin)
-        return paginated(items, page.total, query.page, query.limit)
+            items = await self._with_categories(page.items)
+            return paginated(items, page.total, query.page, query.limit)
+        page = await self.catalogue.products(query)
+        ids = _category_ids(page.items)
+        categories = await self.catalogue.categories_by_ids(ids)
+        sources = (page, categories)
+        kept = self.rendered.get(query, sources)
+        if kept is not None:
+            return kept
+        by_id = {c["_id"]: c for c in categories}
+        items = [public_product(d, by_id) for d in page.items]
+        return self.rendered.put(
+            query, sources, paginated(items, page.total, query.page, query.limit)
+        )
 
     async def search(self, call: Call) -> Reply:
         args = call.args
@@ -184,11 +193,19 @@ class ProductHandlers:
         product_id = call.object_id("id", "Product")
         if call.is_admin:
             product = await self.store.products.get(product_id)
-        else:
-            product = await self.catalogue.product(product_id)
+            if product is None:
+                raise NotFound("Product not found")
+            return ok((await self._with_categories([product]))[0])
+        product = await self.catalogue.product(product_id)
         if product is None:
             raise NotFound("Product not found")
-        return ok((await self._with_categories([product], cached=not call.is_admin))[0])
+        categories = await self.catalogue.categories_by_ids(_category_ids([product]))
+        sources = (product, categories)
+        kept = self.rendered.get(product_id, sources)
+        if kept is not None:
+            return kept
+        by_id = {c["_id"]: c for c in categories}
+        return self.rendered.put(product_id, sources, ok(public_product(product, by_id)))
 
     async def _check_category(self, category: Optional[str]) -> Optional[ObjectId]:
         if category is None:
@@ -302,3 +319,7 @@ class ProductHandlers:
             raise NotFound("Product not found")
         await self.uploads.release(product.get("images") or [], ref("product", product_id))
         return ok({})
+
+
+def _category_ids(docs: list[Document]) -> list[ObjectId]:
+    return list({d["category"] for d in docs if isinstance(d.get("category"), ObjectId)})

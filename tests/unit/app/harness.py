@@ -14,6 +14,7 @@ from crackershop.app import Dependencies, build_app
 from crackershop.app.conformance import Conformance
 from crackershop.app.routing import resource
 from crackershop.app.security import Passwords, Tokens
+from crackershop.store.catalogue import CachedCatalogue
 from crackershop.store.memory import MemoryStore
 
 SECRET = "unit-test-secret-0123456789abcdef0123"
@@ -33,10 +34,18 @@ class Sent:
 
 
 class Harness:
-    def __init__(self, guards: Any = (), wrap: Any = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        guards: Any = (),
+        wrap: Any = None,
+        catalogue_ttl: Optional[float] = None,
+        **extra: Any,
+    ) -> None:
         self.clock = Clock()
         self.clock.advance(START)
         self.store = MemoryStore(self.clock)
+        if catalogue_ttl is not None:
+            extra["catalogue"] = CachedCatalogue(self.store, self.clock, catalogue_ttl)
         self.tokens = Tokens(SECRET, 3600, self.clock)
         self.mail = Sent()
         self.app_passwords = Passwords(4, run_now)
