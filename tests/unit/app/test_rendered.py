@@ -36,6 +36,22 @@ def test_at_most_its_size_is_kept_least_recently_used_first() -> None:
     assert rendered.get("a", sources["a"]) is not None
 
 
+def _shop() -> tuple[Harness, str, str, str, str]:
+    """A shop whose catalogue keeps answers 5 s: admin and customer tokens,
+    and the ids of one category and one product in it (price 50)."""
+    h = Harness(catalogue_ttl=5.0)
+    admin, customer = h.admin(), h.register("cust@example.com")
+    _, category, _ = h.request("POST", "/api/v1/categories", {"name": "Sparklers"}, token=admin)
+    cid = category["data"]["_id"]
+    _, product, _ = h.request(
+        "POST",
+        "/api/v1/products",
+        {"name": "Sparkler", "price": 50, "quantity": 5, "category": cid},
+        token=admin,
+    )
+    return h, admin, customer, cid, product["data"]["_id"]
+
+
 def _names(h: Harness, token: str) -> list[Any]:
     code, body, _ = h.request("GET", "/api/v1/products?limit=10", token=token)
     assert code == 200
@@ -45,18 +61,9 @@ def _names(h: Harness, token: str) -> list[Any]:
 def test_a_change_reaches_the_list_exactly_when_the_catalogue_fetches_again() -> None:
     """An edited product or category shows in customers' lists once the
     catalogue's bound has passed, not before, and admins see it at once."""
-    h = Harness(catalogue_ttl=5.0)
-    admin, customer = h.admin(), h.register("cust@example.com")
-    _, category, _ = h.request("POST", "/api/v1/categories", {"name": "Sparklers"}, token=admin)
-    _, product, _ = h.request(
-        "POST",
-        "/api/v1/products",
-        {"name": "Sparkler", "price": 50, "quantity": 5, "category": category["data"]["_id"]},
-        token=admin,
-    )
+    h, admin, customer, cid, pid = _shop()
     assert _names(h, customer) == [("Sparkler", 50, "Sparklers")]
     assert _names(h, customer) == [("Sparkler", 50, "Sparklers")]
-    pid, cid = product["data"]["_id"], category["data"]["_id"]
     h.request("PUT", f"/api/v1/products/{pid}", {"price": 45}, token=admin)
     h.request("PUT", f"/api/v1/categories/{cid}", {"name": "Fountains"}, token=admin)
     assert _names(h, admin) == [("Sparkler", 45, "Fountains")]
@@ -69,16 +76,8 @@ def test_a_change_reaches_the_list_exactly_when_the_catalogue_fetches_again() ->
 
 def test_a_product_page_changes_exactly_when_the_catalogue_fetches_again() -> None:
     """A customer's product page keeps the catalogue's bound; an admin reads the store."""
-    h = Harness(catalogue_ttl=5.0)
-    admin, customer = h.admin(), h.register("cust@example.com")
-    _, category, _ = h.request("POST", "/api/v1/categories", {"name": "Sparklers"}, token=admin)
-    _, product, _ = h.request(
-        "POST",
-        "/api/v1/products",
-        {"name": "Sparkler", "price": 50, "quantity": 5, "category": category["data"]["_id"]},
-        token=admin,
-    )
-    path = f"/api/v1/products/{product['data']['_id']}"
+    h, admin, customer, _, pid = _shop()
+    path = f"/api/v1/products/{pid}"
 
     def price(token: str) -> Any:
         code, body, _ = h.request("GET", path, token=token)
