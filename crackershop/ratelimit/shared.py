@@ -182,11 +182,12 @@ class SharedLimiter:
         if chosen is None:
             chosen = nearest
             self._evicted(now)
-        # the buckets first, then the owner: a process killed in between
-        # leaves the old owner's buckets emptier, never fuller
+        # the owner first, then its buckets: a process killed in between
+        # leaves the new client with what the old one had used (emptier),
+        # never an old owner's buckets reset to full (a full bucket is 0)
+        words[chosen] = mark
         for column in range(1, stride):
             words[chosen + column] = 0
-        words[chosen] = mark
         return chosen
 
     def _evicted(self, now: int) -> None:
